@@ -1,0 +1,1 @@
+"""Pulumi components of the WebSys platform, one concern per module."""

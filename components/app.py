@@ -1,0 +1,110 @@
+"""A stateless application tier (frontend or backend): replicas in two deploy colors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from websys import naming
+from websys.app_env import healthcheck_command
+from websys.settings import COLORS, AppTierSettings, Color
+from websys.settings.app import LoggingSettings
+
+
+@dataclass(frozen=True)
+class AppServiceArgs:
+    environment: str
+    service: str  # "frontend" or "backend": part of every container name and alias
+    tier: AppTierSettings
+    logging: LoggingSettings
+    networks: Sequence[pulumi.Input[str]]
+    environment_variables: Sequence[pulumi.Input[str]]  # Docker's KEY=value form; secrets as secret Outputs
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class AppService(pulumi.ComponentResource):
+    """N containers per color, each color with its own image. Colors are independent resource
+    sets with distinct names, so creating green never touches blue; nginx picks which one serves."""
+
+    container_names: dict[Color, list[str]]
+
+    def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("websys:app:AppService", name, None, opts)
+        self.containers: dict[Color, list[docker.Container]] = {}
+        self.container_names = {}
+        for color in COLORS:
+            color_settings = args.tier.color(color)
+            replicas = 0 if color_settings is None else color_settings.replicas
+            self.container_names[color] = [
+                naming.replica_name(args.environment, args.service, color, index) for index in range(1, replicas + 1)
+            ]
+            if color_settings is None or replicas == 0:
+                self.containers[color] = []
+                continue
+            image = docker.RemoteImage(
+                f"{name}-{color}-image",
+                name=color_settings.image,
+                keep_locally=True,  # the other color may run the same image
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.containers[color] = [
+                self._replica(name, args, color, index, image, container_name)
+                for index, container_name in enumerate(self.container_names[color], start=1)
+            ]
+        self.register_outputs({"container_names": self.container_names})
+
+    def _replica(
+        self,
+        name: str,
+        args: AppServiceArgs,
+        color: Color,
+        index: int,
+        image: docker.RemoteImage,
+        container_name: str,
+    ) -> docker.Container:
+        tier = args.tier
+        check = tier.healthcheck
+        labels = {
+            **args.labels,
+            "com.websys.environment": args.environment,
+            "com.websys.service": args.service,
+            "com.websys.color": color,
+        }
+        return docker.Container(
+            f"{name}-{color}-{index}",
+            name=container_name,
+            hostname=container_name,
+            image=image.image_id,  # not .name: a name input recreates the container on every run
+            envs=list(args.environment_variables),
+            user=tier.user,
+            read_only=tier.read_only_root_filesystem,
+            tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},  # noqa: S108 the container's own /tmp
+            security_opts=["no-new-privileges:true"],
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            memory=tier.resources.memory_mb,
+            memory_swap=tier.resources.memory_mb,  # equal to memory: no swap beyond the limit
+            cpus=str(tier.resources.cpus),
+            restart="unless-stopped",
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=healthcheck_command(tier.port, check.path),
+                interval=f"{check.interval_seconds}s",
+                timeout=f"{check.timeout_seconds}s",
+                retries=check.retries,
+                start_period=f"{check.start_period_seconds}s",
+            ),
+            # `pulumi up` waits until the replica is healthy, so traffic only moves to a ready color.
+            wait=True,
+            wait_timeout=check.start_period_seconds + check.interval_seconds * (check.retries + 1),
+            destroy_grace_seconds=30,
+            log_driver="json-file",
+            log_opts={"max-size": args.logging.max_size, "max-file": str(args.logging.max_files)},
+            labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network, aliases=[container_name, f"{args.service}-{color}"])
+                for network in args.networks
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,48 @@
+"""Segmented Docker networks: an edge network for nginx and the apps, an internal one for data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from websys import naming
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    environment: str
+
+
+class Network(pulumi.ComponentResource):
+    """`edge` carries HTTP between nginx and the apps; `data` is internal: no route off the host,
+    and only containers attached to it (the backend, the databases) can reach PostgreSQL and Redis."""
+
+    edge_network_name: pulumi.Output[str]
+    data_network_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("websys:network:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
+        self.edge = docker.Network(
+            f"{name}-edge",
+            name=naming.network_name(args.environment, "edge"),
+            driver="bridge",
+            labels=labels,
+            opts=child,
+        )
+        self.data = docker.Network(
+            f"{name}-data",
+            name=naming.network_name(args.environment, "data"),
+            driver="bridge",
+            internal=True,
+            labels=labels,
+            opts=child,
+        )
+        self.edge_network_name = self.edge.name
+        self.data_network_name = self.data.name
+        self.register_outputs(
+            {"edge_network_name": self.edge_network_name, "data_network_name": self.data_network_name}
+        )

@@ -1,0 +1,94 @@
+"""The `websys plan` contract: secrets redacted, output byte-identical, no deprecation warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.planning import RANDOM_PASSWORD, run_websys
+from websys.plan import SECRET, Plan
+
+
+def test_generated_passwords_are_secret_outputs(stack_plans: dict[str, Plan]) -> None:
+    plan = stack_plans["production"]
+    passwords = plan.of_type(RANDOM_PASSWORD)
+    assert {p.name for p in passwords} == {
+        "secrets-database-password",
+        "secrets-jwt-secret",
+        "secrets-replication-password",
+        "secrets-redis-password",
+        "secrets-grafana-admin-password",
+    }
+    for password in passwords:
+        assert "result" in password.options.additional_secret_outputs
+
+
+def test_a_secret_passed_on_the_command_line_never_appears(tmp_path: Path) -> None:
+    value = "Zx9-very-distinctive-secret-Qq1"
+    out = tmp_path / "plan.json"
+    result = run_websys(
+        "plan",
+        "production",
+        "--json",
+        "--out",
+        str(out),
+        "--secret",
+        f"jwtSecret={value}",
+        "--secret",
+        f"databasePassword={value}",
+    )
+    assert result.returncode == 0, result.stderr
+    for text in (result.stdout, result.stderr, out.read_text()):
+        assert value not in text
+    plan = json.loads(result.stdout)
+    names = {r["name"] for r in plan["resources"]}
+    assert "secrets-jwt-secret" not in names, "a secret set in config is used, not generated"
+    backend = next(r for r in plan["resources"] if r["name"] == "backend-blue-1")
+    assert backend["inputs"]["envs"].count(SECRET) == 3
+
+
+def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
+    first = run_websys("plan", "staging", "--json")
+    second = run_websys("plan", "staging", "--json", env={"PYTHONHASHSEED": "12345"})
+    assert first.returncode == 0
+    assert second.returncode == 0
+    assert first.stdout == second.stdout
+    plan = json.loads(first.stdout)
+    assert set(plan) == {"project", "stack", "resources", "outputs"}
+    assert (plan["project"], plan["stack"]) == ("websys", "staging")
+    urns = [r["urn"] for r in plan["resources"]]
+    assert urns == sorted(urns)
+    for resource in plan["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "provider", "dependencies", "inputs", "options"}
+        assert set(resource["options"]) == {
+            "protect",
+            "retainOnDelete",
+            "deleteBeforeReplace",
+            "ignoreChanges",
+            "replaceOnChanges",
+            "additionalSecretOutputs",
+        }
+        assert all(dep in urns for dep in resource["dependencies"])
+
+
+def test_no_deprecation_warning_anywhere() -> None:
+    result = run_websys("plan", "production", "--json", env={"PYTHONWARNINGS": "error::DeprecationWarning"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_summary_lists_resources_by_component() -> None:
+    result = run_websys("plan", "production")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("websys/production: ")
+    assert "  websys:app:AppService  backend" in lines
+    backend_block = lines[lines.index("  websys:app:AppService  backend") + 1 :]
+    assert backend_block[0].split() == ["3", "docker:index/container:Container"]
+
+
+def test_unknown_stack_is_bad_input() -> None:
+    result = run_websys("plan", "qa")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "unknown stack 'qa'" in result.stderr

@@ -1,0 +1,1 @@
+"""websys: settings, renderers and the command line of the WebSys infrastructure program."""

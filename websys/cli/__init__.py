@@ -1,0 +1,36 @@
+"""The `websys` command. Every error is one line on stderr; exit 2 means bad input."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from websys.cli import plan as plan_command
+
+app = typer.Typer(
+    name="websys",
+    help="Plan, render, check and back up the WebSys platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("plan")(plan_command.plan)
+
+
+@app.callback()
+def _root() -> None:
+    """Plan, render, check and back up the WebSys platform."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:
+        if os.environ.get("WEBSYS_DEBUG"):
+            raise
+        print(f"websys: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,41 @@
+"""What several subcommands share: locating a stack's config and failing with one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from websys.plan import PROJECT_DIR
+from websys.settings import ENVIRONMENTS, SettingsError, parse_settings, stack_file_name
+from websys.settings.model import Settings
+from websys.stackfile import StackConfig, StackFileError, apply_override, read_stack_file
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(code)
+
+
+def load_stack_config(
+    stack: str,
+    sets: list[str] | None = None,
+    secrets: list[str] | None = None,
+    stack_file: Path | None = None,
+) -> tuple[StackConfig, Settings]:
+    """The stack file with overrides applied, and the settings it gives; exit 2 on bad input."""
+    if stack_file is None and stack not in ENVIRONMENTS:
+        fail(f"websys: unknown stack {stack!r}: expected one of {', '.join(ENVIRONMENTS)} (or pass --stack-file)")
+    path = stack_file or PROJECT_DIR / stack_file_name(stack)
+    try:
+        config = read_stack_file(path)
+        for assignment in sets or []:
+            apply_override(config, assignment, secret=False, flag="--set")
+        for assignment in secrets or []:
+            apply_override(config, assignment, secret=True, flag="--secret")
+        settings = parse_settings(stack, config.engine_form(), sorted(config.secret_keys), source=config.source)
+    except (StackFileError, SettingsError) as error:
+        fail(str(error))
+    return config, settings

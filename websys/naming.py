@@ -1,0 +1,22 @@
+"""Names that several components agree on: container names and the hostnames services reach."""
+
+from __future__ import annotations
+
+# Network aliases on the data network; the backend's connection URLs use these.
+POSTGRES_PRIMARY_HOST = "postgres-primary"
+REDIS_HOST = "redis"
+REDIS_PORT = 6379
+
+
+def prefix(environment: str) -> str:
+    """Every Docker object of a stack starts with this, so stacks can share a host safely."""
+    return f"websys-{environment}"
+
+
+def network_name(environment: str, purpose: str) -> str:
+    return f"{prefix(environment)}-{purpose}"
+
+
+def replica_name(environment: str, service: str, color: str, index: int) -> str:
+    """Container name of one replica; also its hostname on the edge network."""
+    return f"{prefix(environment)}-{service}-{color}-{index}"

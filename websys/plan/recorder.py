@@ -1,0 +1,147 @@
+"""Runs the real program under Pulumi's mock runtime and keeps what the engine would be sent.
+
+A `MockMonitor` subclass records every RegisterResourceRequest. Two things the mock monitor does
+not do as the engine does are done here: outputs named in `additionalSecretOutputs` are returned
+as secrets (pulumi-random's `result`, for one), and stack outputs are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import runpy
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi import get_project, get_stack
+from pulumi.runtime import configure, set_all_config
+from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+from pulumi.runtime.stack import run_in_stack
+
+from websys.plan.mocks import WebsysMocks
+from websys.plan.model import Plan, PlannedResource, plain_value
+from websys.stackfile import StackConfig
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT = "websys"
+
+
+class ProgramError(Exception):
+    """The program failed for a reason other than bad settings."""
+
+
+class _Diagnostics(logging.Handler):
+    """Keeps what the program logs through the engine (warnings, deprecations)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(WebsysMocks())
+        self._lock = threading.Lock()
+        self.requests: list[resource_pb2.RegisterResourceRequest] = []
+        self.stack_outputs: struct_pb2.Struct | None = None
+        self.stack_urn = ""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The engine's URN: the parent's whole qualified type, except the root stack's, prefixes ours."""
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != "pulumi:pulumi:Stack":
+                type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        kept = resource_pb2.RegisterResourceRequest()
+        kept.CopyFrom(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        with self._lock:
+            self.requests.append(kept)
+            if request.type == "pulumi:pulumi:Stack":
+                self.stack_urn = response.urn
+        for key in request.additionalSecretOutputs:
+            if key in response.object.fields:
+                _mark_secret(response.object, key)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn == self.stack_urn:
+            kept = struct_pb2.Struct()
+            kept.CopyFrom(request.outputs)
+            self.stack_outputs = kept
+        return empty_pb2.Empty()
+
+
+def _mark_secret(struct: struct_pb2.Struct, key: str) -> None:
+    inner = struct_pb2.Value()
+    inner.CopyFrom(struct.fields[key])
+    wrapper = struct.fields[key].struct_value
+    wrapper.Clear()
+    wrapper.fields[_special_sig_key].string_value = _special_secret_sig
+    wrapper.fields["value"].CopyFrom(inner)
+
+
+def _run_program(program: Path) -> None:
+    """As the engine's Python host does: the program file, run as __main__."""
+    runpy.run_path(str(program), run_name="__main__")
+
+
+def record_plan(stack: str, config: StackConfig, program: Path = PROJECT_DIR / "__main__.py") -> Plan:
+    """Run `program` for `stack` with `config` and return what it registered.
+
+    Runs in a fresh context so that repeated runs in one process share no Pulumi runtime state.
+    """
+    return contextvars.Context().run(_record, stack, config, program)
+
+
+def _record(stack: str, config: StackConfig, program: Path) -> Plan:
+    monitor = RecordingMonitor()
+    diagnostics = _Diagnostics()
+    logger = logging.getLogger(f"websys.plan.{id(monitor)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(diagnostics)
+    set_all_config(config.engine_form(), sorted(config.secret_keys))
+    configure(
+        MockSettings(  # type: ignore[no-untyped-call]
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),  # type: ignore[no-untyped-call]
+            engine=MockEngine(logger),
+            project=PROJECT,
+            stack=stack,
+            dry_run=False,
+            organization="organization",
+            callbacks=None,
+        )
+    )
+    root = str(program.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(run_in_stack(lambda: _run_program(program)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    resources = [PlannedResource.from_request(request, monitor.make_urn) for request in monitor.requests]
+    outputs = plain_value(monitor.stack_outputs) if monitor.stack_outputs is not None else {}
+    return Plan(
+        project=PROJECT,
+        stack=stack,
+        resources=sorted(resources, key=lambda r: r.urn),
+        outputs=outputs if isinstance(outputs, dict) else {},
+        diagnostics=list(diagnostics.messages),
+    )

@@ -1,0 +1,148 @@
+"""Turns the `websys` config namespace into Settings, or into one line that says what is wrong.
+
+Under `pulumi up` every config value reaches the program as a string (objects as JSON), with
+the names of the secret keys beside them; `websys plan` feeds the program the same way, so one
+code path validates both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
+
+NAMESPACE = "websys"
+
+
+class SettingsError(pulumi.RunError):
+    """Bad stack configuration. The engine prints a RunError as its message alone, no traceback."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source, self.key, self.reason = source, key, reason
+        super().__init__(f"{source}: {NAMESPACE}:{key}: {reason}")
+
+
+def stack_file_name(stack: str) -> str:
+    return f"Pulumi.{stack}.yaml"
+
+
+def decode_config_value(raw: Any) -> Any:
+    """Structured config arrives as JSON text; plain values stay strings, as Pulumi gives them."""
+    if isinstance(raw, str) and raw[:1] in ("{", "["):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def parse_settings(
+    stack: str,
+    config: Mapping[str, Any],
+    secret_keys: Sequence[str],
+    source: str | None = None,
+) -> Settings:
+    """Validate the `websys:*` entries of `config` (engine form) for `stack`."""
+    source = source or stack_file_name(stack)
+    prefix = f"{NAMESPACE}:"
+    values: dict[str, Any] = {
+        key[len(prefix) :]: decode_config_value(value) for key, value in config.items() if key.startswith(prefix)
+    }
+    for key in SECRET_KEYS:
+        if key in values and f"{prefix}{key}" not in secret_keys:
+            raise SettingsError(
+                source,
+                key,
+                "a secret must not be stored in plaintext; remove it from the stack file and run "
+                f"`pulumi config set --secret {prefix}{key} --stack {stack}`",
+            )
+    if "environment" not in values and stack in ENVIRONMENTS:
+        values["environment"] = stack
+    if "nodeEnv" not in values and isinstance(values.get("environment"), str):
+        values["nodeEnv"] = values["environment"]
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as error:
+        key, reason = describe_error(error.errors()[0], secret_keys)
+        raise SettingsError(source, key, reason) from None
+    check_consistency(settings, source)
+    return settings
+
+
+def check_consistency(settings: Settings, source: str) -> None:
+    """Rules that span several keys."""
+    color = settings.active_color
+    for tier_name, tier in (("frontend", settings.frontend), ("backend", settings.backend)):
+        if tier.replicas(color) < 1:
+            raise SettingsError(
+                source,
+                "deploy.activeColor",
+                f"{color!r} has no {tier_name} replicas; set {tier_name}.{color}.replicas "
+                "to at least 1 before switching traffic to it",
+            )
+
+
+def describe_error(error: ErrorDetails, secret_keys: Sequence[str]) -> tuple[str, str]:
+    """The dotted key path and a one-line reason for the first validation error."""
+    loc = [str(part) for part in error["loc"]]
+    path = ".".join(loc) if loc else "(root)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        reason = "unknown key"
+        suggestion = _closest_key(loc)
+        if suggestion:
+            reason += f"; did you mean {suggestion!r}?"
+        return path, reason
+    if kind == "missing":
+        return path, "required key is missing"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    message = message[:1].lower() + message[1:]
+    secret = bool(loc) and f"{NAMESPACE}:{loc[0]}" in secret_keys
+    value = error.get("input")
+    if not secret and kind != "value_error" and not isinstance(value, (dict, list)):
+        message += f" (got {value!r})"
+    return path, " ".join(message.split())
+
+
+def _closest_key(loc: Sequence[str]) -> str | None:
+    """The known key nearest to a misspelt one, at the same depth of the model."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        annotation = field.annotation if field else None
+        model = _model_of(annotation)
+    if model is None:
+        return None
+    aliases = [f.alias for f in model.model_fields.values() if f.alias]
+    matches = difflib.get_close_matches(loc[-1], aliases, n=1)
+    return matches[0] if matches else None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def load_settings() -> Settings:
+    """The program's one reader of Pulumi config: every `websys:*` key of the running stack."""
+    stack = pulumi.get_stack()
+    config = dict(pulumi.runtime.config.CONFIG.get())
+    prefix = f"{NAMESPACE}:"
+    secret_keys = [key for key in config if key.startswith(prefix) and pulumi.runtime.is_config_secret(key)]
+    return parse_settings(stack, config, secret_keys)

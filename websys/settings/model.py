@@ -1,0 +1,72 @@
+"""The settings model: one typed, validated view of everything a stack file may say."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.types import DockerHost, DomainName, Port, Section
+
+Environment = Literal["development", "staging", "production"]
+ENVIRONMENTS: tuple[Environment, ...] = ("development", "staging", "production")
+
+# Config keys (camelCase, in the `websys` namespace) whose values must be Pulumi secrets.
+SECRET_KEYS: tuple[str, ...] = (
+    "databasePassword",
+    "jwtSecret",
+    "replicationPassword",
+    "redisPassword",
+    "grafanaAdminPassword",
+)
+
+
+class DockerSettings(Section):
+    """Where the stack's containers run: the local socket, or a remote daemon over SSH."""
+
+    host: DockerHost
+    ssh_opts: list[str] = Field(default_factory=list)
+
+
+class DomainSettings(Section):
+    frontend: DomainName
+    api: DomainName
+
+
+class DatabaseSettings(Section):
+    """The application's database and role (the guide's `websys_db_<env>`)."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    user: str = Field(default="websys", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    port: Port = 5432
+
+
+class Settings(Section):
+    environment: Environment
+    node_env: str = Field(pattern=r"^[a-z]+$")
+    docker: DockerSettings
+    domains: DomainSettings
+    database: DatabaseSettings
+    frontend: AppTierSettings
+    backend: AppTierSettings
+    deploy: DeploySettings = DeploySettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    # Secrets: None means "not set", and the program generates one with pulumi-random.
+    database_password: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    replication_password: SecretStr | None = None
+    redis_password: SecretStr | None = None
+    grafana_admin_password: SecretStr | None = None
+
+    @property
+    def active_color(self) -> Color:
+        return self.deploy.active_color
+
+    @property
+    def api_base_url(self) -> str:
+        """The URL the browser uses for the API: its own host, or the API host under /api."""
+        if self.domains.api == self.domains.frontend:
+            return f"https://{self.domains.frontend}/api"
+        return f"https://{self.domains.api}"

@@ -1,0 +1,79 @@
+"""Validated scalar types shared by every section of the settings model."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest].
+_IMAGE_RE = re.compile(
+    r"^(?P<name>(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SIZE_RE = re.compile(r"^[1-9][0-9]*[kmg]$")
+_DOCKER_HOST_RE = re.compile(r"^(unix:///\S+|ssh://[^\s/@]+@[^\s/]+(:[0-9]+)?|tcp://[^\s/]+:[0-9]+)$")
+
+
+def _image_reference(value: str) -> str:
+    match = _IMAGE_RE.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a Docker image reference")
+    tag, digest = match.group("tag"), match.group("digest")
+    if digest is None and tag is None:
+        raise ValueError(f"{value!r} is not pinned: add a version tag or an @sha256 digest")
+    if digest is None and tag == "latest":
+        raise ValueError(f"{value!r} uses 'latest': pin a version tag or an @sha256 digest")
+    return value
+
+
+def _domain_name(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not a valid domain name")
+    if len(labels) == 1 and value != "localhost":
+        raise ValueError(f"{value!r} is not a fully qualified domain name (or 'localhost')")
+    return value
+
+
+def _log_size(value: str) -> str:
+    if not _SIZE_RE.match(value):
+        raise ValueError(f"{value!r} is not a size like '10m' (a number followed by k, m or g)")
+    return value
+
+
+def _docker_host(value: str) -> str:
+    if not _DOCKER_HOST_RE.match(value):
+        raise ValueError(f"{value!r} is not a Docker host: use unix:///path, ssh://user@host[:port] or tcp://host:port")
+    return value
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/") or any(ch.isspace() for ch in value):
+        raise ValueError(f"{value!r} is not an absolute URL path such as '/health'")
+    return value
+
+
+ImageReference = Annotated[str, AfterValidator(_image_reference)]
+DomainName = Annotated[str, AfterValidator(_domain_name)]
+LogSize = Annotated[str, AfterValidator(_log_size)]
+DockerHost = Annotated[str, AfterValidator(_docker_host)]
+UrlPath = Annotated[str, AfterValidator(_url_path)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Section(BaseModel):
+    """Base of every settings section: camelCase keys, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=False,
+        extra="forbid",
+        frozen=True,
+        strict=True,
+    )
