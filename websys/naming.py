@@ -20,3 +20,19 @@ def network_name(environment: str, purpose: str) -> str:
 def replica_name(environment: str, service: str, color: str, index: int) -> str:
     """Container name of one replica; also its hostname on the edge network."""
     return f"{prefix(environment)}-{service}-{color}-{index}"
+
+
+def postgres_primary(environment: str) -> str:
+    return f"{prefix(environment)}-postgres-primary"
+
+
+def postgres_replica(environment: str, index: int) -> str:
+    return f"{prefix(environment)}-postgres-replica-{index}"
+
+
+def redis(environment: str) -> str:
+    return f"{prefix(environment)}-redis"
+
+
+def nginx(environment: str) -> str:
+    return f"{prefix(environment)}-nginx"

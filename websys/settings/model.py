@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
 Environment = Literal["development", "staging", "production"]
@@ -52,6 +53,9 @@ class Settings(Section):
     backend: AppTierSettings
     deploy: DeploySettings = DeploySettings()
     logging: LoggingSettings = LoggingSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    proxy: ProxySettings = ProxySettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None
