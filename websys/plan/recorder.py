@@ -8,6 +8,7 @@ as secrets (pulumi-random's `result`, for one), and stack outputs are kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import runpy
@@ -54,6 +55,9 @@ class RecordingMonitor(MockMonitor):
         self.requests: list[resource_pb2.RegisterResourceRequest] = []
         self.stack_outputs: struct_pb2.Struct | None = None
         self.stack_urn = ""
+        # The mock monitor makes an event loop in each worker thread it runs on and never closes
+        # them; they are closed after the run so none is left for the interpreter's shutdown.
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The engine's URN: the parent's whole qualified type, except the root stack's, prefixes ours."""
@@ -69,6 +73,8 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         with self._lock:
             self.requests.append(kept)
+            with contextlib.suppress(RuntimeError):
+                self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
             if request.type == "pulumi:pulumi:Stack":
                 self.stack_urn = response.urn
         for key in request.additionalSecretOutputs:
@@ -134,6 +140,9 @@ def _record(stack: str, config: StackConfig, program: Path) -> Plan:
     try:
         loop.run_until_complete(run_in_stack(lambda: _run_program(program)))
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        for thread_loop in monitor.thread_loops - {loop}:
+            thread_loop.close()
         loop.close()
         asyncio.set_event_loop(None)
     resources = [PlannedResource.from_request(request, monitor.make_urn) for request in monitor.requests]

@@ -1,0 +1,122 @@
+"""`websys diff` and the committed plan snapshots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.planning import plan_for, run_websys
+from websys.diff import COMMENT_LIMIT, diff_plans, render_markdown
+from websys.plan import PROJECT_DIR, Plan
+from websys.plan.snapshots import snapshot_path, stale_snapshot
+from websys.settings import ENVIRONMENTS
+
+
+def _diff(before: Plan, after: Plan) -> str:
+    return render_markdown(diff_plans(before.to_json(), after.to_json()))
+
+
+def test_raising_replicas_shows_exactly_the_added_containers(stack_plans: dict[str, Plan]) -> None:
+    after = plan_for("production", sets=["backend.blue.replicas=5"])
+    diff = diff_plans(stack_plans["production"].to_json(), after.to_json())
+    assert [r.name for r in diff.added] == ["backend-blue-4", "backend-blue-5"]
+    assert diff.removed == []
+    # Only resources that name the backend replicas may change (nginx upstreams, scrape targets).
+    for item in diff.changed:
+        assert all("backend" in json.dumps([c.before, c.after]) for c in item.changes), item
+    assert "**2 added, 0 removed" in render_markdown(diff)
+
+
+def test_idle_color_image_change_touches_only_that_color() -> None:
+    green = ["backend.green.replicas=2", "backend.green.image=registry.websys.company.com/websys/backend:1.1.0"]
+    before = plan_for("production", sets=green)
+    after = plan_for(
+        "production", sets=[*green[:1], "backend.green.image=registry.websys.company.com/websys/backend:1.2.0"]
+    )
+    diff = diff_plans(before.to_json(), after.to_json())
+    assert diff.added == []
+    assert diff.removed == []
+    assert sorted(r.name for r in diff.changed) == ["backend-green-1", "backend-green-2", "backend-green-image"]
+    image = next(r for r in diff.changed if r.name == "backend-green-image")
+    assert [(c.path, c.after) for c in image.changes] == [
+        ("inputs.name", "registry.websys.company.com/websys/backend:1.2.0")
+    ]
+    for container in (r for r in diff.changed if r.name != "backend-green-image"):
+        assert [c.path for c in container.changes] == ["inputs.image"]
+
+
+def test_changing_a_secret_shows_only_the_redaction(stack_plans: dict[str, Plan]) -> None:
+    before = plan_for("production", secrets=["jwtSecret=first-value-AAAA"])
+    after = plan_for("production", secrets=["jwtSecret=second-value-BBBB"])
+    text = _diff(before, after)
+    assert "No changes." in text
+    assert "AAAA" not in text
+    assert "BBBB" not in text
+    generated = _diff(stack_plans["production"], after)
+    assert "second-value" not in generated
+    assert "`secrets-jwt-secret` (random:index/randomPassword:RandomPassword)" in generated
+
+
+def test_removing_a_data_volume_is_flagged() -> None:
+    volume = {
+        "urn": "urn:pulumi:production::websys::websys:postgres:Postgres$docker:index/volume:Volume::pg-data",
+        "type": "docker:index/volume:Volume",
+        "name": "pg-data",
+        "inputs": {"name": "websys-production-pg-data"},
+    }
+    before = {"project": "websys", "stack": "production", "resources": [volume]}
+    after = {"project": "websys", "stack": "production", "resources": []}
+    text = render_markdown(diff_plans(before, after))
+    assert "[!CAUTION]" in text
+    assert "- `pg-data` (docker:index/volume:Volume): removed" in text
+    assert "- `pg-data` (docker:index/volume:Volume) ⚠️ **holds data**" in text
+
+
+def test_identical_plans_give_an_empty_diff(stack_plans: dict[str, Plan]) -> None:
+    diff = diff_plans(stack_plans["staging"].to_json(), stack_plans["staging"].to_json())
+    assert diff.empty
+    assert render_markdown(diff) == "### Plan diff: `websys/staging`\n\nNo changes.\n"
+
+
+def test_long_output_is_trimmed_with_a_note(stack_plans: dict[str, Plan]) -> None:
+    after = plan_for("production", sets=["backend.blue.replicas=400"])
+    full = render_markdown(diff_plans(stack_plans["production"].to_json(), after.to_json()), limit=10**9)
+    assert len(full) < COMMENT_LIMIT  # 397 added containers fit; force trimming with a small limit
+    text = render_markdown(diff_plans(stack_plans["production"].to_json(), after.to_json()), limit=4000)
+    assert len(text) <= 4000
+    assert "more resource(s) left out" in text
+    assert text.startswith("### Plan diff: `websys/production`\n\n**397 added, 0 removed")
+
+
+def test_cli_diff_between_files(tmp_path: Path, stack_plans: dict[str, Plan]) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(stack_plans["production"].dumps())
+    after.write_text(plan_for("production", sets=["frontend.blue.replicas=3"]).dumps())
+    result = run_websys("diff", str(before), str(after))
+    assert result.returncode == 0, result.stderr
+    assert "- `frontend-blue-3` (docker:index/container:Container)" in result.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = run_websys("diff", str(broken), str(after))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{broken}: not a plan: invalid JSON at line 1")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_committed_snapshots_are_fresh(stack_plans: dict[str, Plan], stack: str) -> None:
+    problem = stale_snapshot(snapshot_path(PROJECT_DIR, stack), stack_plans[stack])
+    assert problem is None, problem
+
+
+def test_a_stale_snapshot_names_the_refresh_command(tmp_path: Path, stack_plans: dict[str, Plan]) -> None:
+    path = tmp_path / "plans" / "production.json"
+    path.parent.mkdir()
+    path.write_text(stack_plans["production"].dumps().replace('"replicas"', '"replica_count"', 1) + " ")
+    assert stale_snapshot(path, stack_plans["production"]) == (
+        "plans/production.json is stale: run `make plans` and commit the result"
+    )
+    path.write_text(stack_plans["production"].dumps())
+    assert stale_snapshot(path, stack_plans["production"]) is None
