@@ -145,8 +145,6 @@ ALERTMANAGER: Final = frozenset(
     }
 )
 
-GRAFANA: Final = frozenset({"grafana_http_request_duration_seconds_count", "grafana_build_info"})
-
 BY_SOURCE: Final[dict[str, frozenset[str]]] = {
     "node_exporter": NODE_EXPORTER,
     "cadvisor": CADVISOR,
@@ -157,7 +155,6 @@ BY_SOURCE: Final[dict[str, frozenset[str]]] = {
     "backup": BACKUP,
     "prometheus": PROMETHEUS,
     "alertmanager": ALERTMANAGER,
-    "grafana": GRAFANA,
 }
 
 KNOWN_METRICS: Final = frozenset().union(*BY_SOURCE.values())

@@ -127,7 +127,6 @@ def scrape_jobs(settings: Settings) -> list[ScrapeJob]:
     return [
         ScrapeJob("prometheus", [Target(prometheus_name(env), PROMETHEUS_PORT)], source="prometheus"),
         ScrapeJob("alertmanager", [Target(alertmanager_name(env), ALERTMANAGER_PORT)], source="alertmanager"),
-        ScrapeJob("grafana", [Target(grafana_name(env), GRAFANA_PORT)], source="grafana"),
         ScrapeJob("node", [Target(node_exporter_name(env), NODE_EXPORTER_PORT)], source="node_exporter"),
         ScrapeJob("cadvisor", [Target(cadvisor_name(env), CADVISOR_PORT)], source="cadvisor"),
         ScrapeJob("backend", backend, source="backend"),

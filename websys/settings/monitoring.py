@@ -139,6 +139,8 @@ class MonitoringSettings(Section):
     # nginx's stub_status, on a port only the edge network reaches (nginx-prometheus-exporter reads it).
     nginx_stub_status_port: Port = 8081
     nginx_stub_status_path: UrlPath = "/stub_status"
+    # Grafana is served by nginx under this path of the frontend's domain (never a host port).
+    grafana_path: UrlPath = Field(default="/grafana/", pattern=r"^/([a-z0-9-]+/)+$")
     # The backup job's /metrics (websys_backup_last_success_timestamp_seconds and friends).
     backup_metrics_port: Port = 9188
     thresholds: AlertThresholds = AlertThresholds()
