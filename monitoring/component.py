@@ -102,7 +102,9 @@ class Monitoring(pulumi.ComponentResource):
                 healthcheck=runtime.prometheus_healthcheck(),
                 command=prometheus.prometheus_command(settings),
                 read_only=False,
-                volumes=[docker.ContainerVolumeArgs(volume_name=prometheus_data.name, container_path=prometheus.DATA_DIR)],
+                volumes=[
+                    docker.ContainerVolumeArgs(volume_name=prometheus_data.name, container_path=prometheus.DATA_DIR)
+                ],
                 uploads=uploads(files.PROMETHEUS_RESOURCE),
             ),
             child,

@@ -32,9 +32,7 @@ class ContainerSpec:
     cpus: float = 0.5
 
 
-def hardened_container(
-    resource_name: str, spec: ContainerSpec, opts: pulumi.ResourceOptions
-) -> docker.Container:
+def hardened_container(resource_name: str, spec: ContainerSpec, opts: pulumi.ResourceOptions) -> docker.Container:
     """No host port, no new privileges, every capability dropped (unless one is named), memory without
     extra swap, json-file logs rotated, restarted unless stopped, and a healthcheck `pulumi up` waits for."""
     labels = {

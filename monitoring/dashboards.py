@@ -76,7 +76,12 @@ def system_dashboard(settings: Settings) -> DashboardSpec:
                     PanelSpec(
                         "CPU usage",
                         "percent",
-                        (_q(f'100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode="idle"}}[{RATE}])))', "busy"),),
+                        (
+                            _q(
+                                f'100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode="idle"}}[{RATE}])))',
+                                "busy",
+                            ),
+                        ),
                         "Share of CPU time not idle, all cores.",
                     ),
                     PanelSpec(
@@ -94,7 +99,8 @@ def system_dashboard(settings: Settings) -> DashboardSpec:
                         "percent",
                         (
                             _q(
-                                f"100 * (1 - node_filesystem_avail_bytes{{{_FS}}} / node_filesystem_size_bytes{{{_FS}}})",
+                                f"100 * (1 - node_filesystem_avail_bytes{{{_FS}}}"
+                                f" / node_filesystem_size_bytes{{{_FS}}})",
                                 "{{mountpoint}}",
                             ),
                         ),
@@ -130,7 +136,12 @@ def system_dashboard(settings: Settings) -> DashboardSpec:
                     PanelSpec(
                         "CPU by container",
                         "percentunit",
-                        (_q(f"sum by (name) (rate(container_cpu_usage_seconds_total{{{_OURS}}}[{RATE}]))", "{{name}}"),),
+                        (
+                            _q(
+                                f"sum by (name) (rate(container_cpu_usage_seconds_total{{{_OURS}}}[{RATE}]))",
+                                "{{name}}",
+                            ),
+                        ),
                     ),
                     PanelSpec(
                         "Memory by container",
@@ -266,7 +277,12 @@ def database_dashboard(settings: Settings) -> DashboardSpec:
                     PanelSpec(
                         "Deadlocks",
                         "short",
-                        (_q(f"sum by (server) (increase(pg_stat_database_deadlocks{{{database}}}[1h]))", "{{server}}"),),
+                        (
+                            _q(
+                                f"sum by (server) (increase(pg_stat_database_deadlocks{{{database}}}[1h]))",
+                                "{{server}}",
+                            ),
+                        ),
                         "Deadlocks detected in the last hour.",
                     ),
                     PanelSpec(
@@ -319,7 +335,9 @@ def _panel(spec: PanelSpec, datasource: DataSourceRef) -> TimeseriesPanel | Stat
     else:
         legend = VizLegendOptions().display_mode(LegendDisplayMode.LIST).placement(LegendPlacement.BOTTOM)
         panel = TimeseriesPanel().legend(legend.show_legend(True))
-    panel = panel.title(spec.title).unit(spec.unit).datasource(datasource).height(8).span(6 if spec.kind == "stat" else 12)
+    panel = (
+        panel.title(spec.title).unit(spec.unit).datasource(datasource).height(8).span(6 if spec.kind == "stat" else 12)
+    )
     if spec.description:
         panel = panel.description(spec.description)
     for index, query in enumerate(spec.queries):

@@ -121,8 +121,9 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     container = {**cadvisor, "id": "/docker/abc", "image": "postgres:15-alpine", "name": "websys-x-postgres-primary"}
 
     def error_case(description: str, errors: int, labels: dict[str, str] | None) -> Case:
-        ok, error = _series("http_requests_total", {**backend_blue, "status_code": "200"}), _series(
-            "http_requests_total", {**backend_blue, "status_code": "500"}
+        ok, error = (
+            _series("http_requests_total", {**backend_blue, "status_code": "200"}),
+            _series("http_requests_total", {**backend_blue, "status_code": "500"}),
         )
         # 100 requests a minute, `errors` of them 5xx.
         return Case(
@@ -445,9 +446,7 @@ def tests_document(settings: Settings) -> dict[str, Any]:
                 expected.append(
                     {
                         "exp_labels": dict(sorted(labels.items())),
-                        "exp_annotations": {
-                            key: _expand(value, labels) for key, value in rule.annotations().items()
-                        },
+                        "exp_annotations": {key: _expand(value, labels) for key, value in rule.annotations().items()},
                     }
                 )
             tests.append(

@@ -161,7 +161,9 @@ def monitoring_problems(settings: Settings) -> list[tuple[str, str]]:
     }
     problems: list[tuple[str, str]] = []
     if environment != "development" and not monitoring.enabled:
-        problems.append(("monitoring.enabled", f"monitoring is always on in {environment}; only development may set false"))
+        problems.append(
+            ("monitoring.enabled", f"monitoring is always on in {environment}; only development may set false")
+        )
     receivers = monitoring.receivers
     if monitoring.enabled and environment != "development" and not receivers.configured:
         problems.append(
