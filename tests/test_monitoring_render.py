@@ -28,7 +28,7 @@ RECEIVER_SECRETS = [
     "alertSlackWebhookUrl=https://hooks.slack.com/services/T0/B0/secret",
     "alertEmailPassword=smtp-password-for-test",
 ]
-VARIANTS = {
+VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
     **{stack: (stack, [], []) for stack in ENVIRONMENTS},
     "production+all-receivers": ("production", ALL_RECEIVERS, RECEIVER_SECRETS),
     "production+replicas": ("production", ["postgres.replicas=2", "backend.green.replicas=2"], []),
