@@ -14,6 +14,7 @@ from tests.monitoring_support import settings_for
 from tests.planning import CONTAINER, NETWORK, containers, env_of, network_names, plan_for
 from websys import naming
 from websys.plan import SECRET, Plan, PlannedResource
+from websys.settings import Settings
 
 STACKS = ["development", "staging", "production"]
 MONITORING_SERVICES = {
@@ -125,7 +126,7 @@ def test_exporters_watch_the_containers_the_data_and_edge_components_name(stack:
     )
 
 
-def watched_postgres(settings: Any) -> list[str]:
+def watched_postgres(settings: Settings) -> list[str]:
     return expected_watched(settings.environment, "postgres", settings.postgres.replicas)
 
 
@@ -259,4 +260,4 @@ def test_volumes_keep_metrics_and_dashboards_state(stack_plans: dict[str, Plan])
 
 def _service(container: PlannedResource) -> str:
     labels = {label["label"]: label["value"] for label in container.inputs.get("labels", [])}
-    return labels.get("com.websys.service", "")
+    return str(labels.get("com.websys.service", ""))
