@@ -12,6 +12,19 @@ from websys.plan import PROJECT_DIR
 from websys.settings import Settings, parse_settings, stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
+# Every receiver kind at once, with its credentials as secrets (as `--secret` gives them).
+ALL_RECEIVERS = [
+    "monitoring.receivers.webhook={url: 'https://hooks.websys.company.com/alerts'}",
+    "monitoring.receivers.slack={channel: '#websys-ops'}",
+    "monitoring.receivers.email={to: ops@websys.company.com, sender: am@websys.company.com, "
+    "smarthost: 'smtp.websys.company.com:587', authUsername: alertmanager}",
+]
+RECEIVER_SECRETS = [
+    "alertWebhookToken=token-for-test",
+    "alertSlackWebhookUrl=https://hooks.slack.com/services/T0/B0/secret",
+    "alertEmailPassword=smtp-password-for-test",
+]
+
 
 def settings_for(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> Settings:
     config = read_stack_file(PROJECT_DIR / stack_file_name(stack))

@@ -13,21 +13,9 @@ from monitoring.dashboards import dashboards
 from monitoring.promql import expand_grafana_macros, metric_names
 from monitoring.rules import alert_rules, render_rules, render_rules_tests
 from monitoring.targets import scrape_jobs
-from tests.monitoring_support import render_into, run, settings_for, tool
+from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, render_into, run, settings_for, tool
 from websys.settings import ENVIRONMENTS, Settings
 
-# Every receiver kind at once, with its credentials as secrets (as `--secret` gives them).
-ALL_RECEIVERS = [
-    "monitoring.receivers.webhook={url: 'https://hooks.websys.company.com/alerts'}",
-    "monitoring.receivers.slack={channel: '#websys-ops'}",
-    "monitoring.receivers.email={to: ops@websys.company.com, sender: am@websys.company.com, "
-    "smarthost: 'smtp.websys.company.com:587', authUsername: alertmanager}",
-]
-RECEIVER_SECRETS = [
-    "alertWebhookToken=token-for-test",
-    "alertSlackWebhookUrl=https://hooks.slack.com/services/T0/B0/secret",
-    "alertEmailPassword=smtp-password-for-test",
-]
 VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
     **{stack: (stack, [], []) for stack in ENVIRONMENTS},
     "production+all-receivers": ("production", ALL_RECEIVERS, RECEIVER_SECRETS),
