@@ -14,6 +14,7 @@ from monitoring.promql import expand_grafana_macros, metric_names
 from monitoring.rules import alert_rules, render_rules, render_rules_tests
 from monitoring.targets import scrape_jobs
 from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, render_into, run, settings_for, tool
+from websys.plan import PROJECT_DIR
 from websys.settings import ENVIRONMENTS, Settings
 
 VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -197,3 +198,10 @@ def test_dashboards_cover_the_guides_groups() -> None:
         assert word in titles["application"]
     for word in ("connections", "transaction", "deadlocks", "database size", "replication lag"):
         assert word in titles["database"]
+
+
+def test_readme_alerts_table_lists_every_rule() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    table = readme[readme.index("### Alerts") : readme.index("### Dashboards")]
+    for rule in alert_rules(settings_for("production")):
+        assert f"| `{rule.name}` | {rule.severity} |" in table
