@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,16 +13,10 @@ from typing import Any
 import pytest
 
 from monitoring.alertmanager import render_alertmanager_config, secret_files
-from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, run, settings_for, tool
+from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, free_port, run, settings_for, tool
 from websys.settings import Settings
 
 TARGET = "websys-production-postgres-exporter-primary:9187"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
