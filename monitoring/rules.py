@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from monitoring.targets import Target, scrape_jobs
+from websys import naming
 from websys.settings import Settings
 
 Severity = Literal["warning", "critical"]
@@ -118,7 +119,12 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     fs_free_pct = f"100 * node_filesystem_avail_bytes{{{_FS_FILTER}}} / node_filesystem_size_bytes{{{_FS_FILTER}}}"
     backend_blue = {"job": "backend", "color": "blue", "instance": _target(settings, "backend").address}
     max_age = t.backup_max_age_hours * 3600
-    container = {**cadvisor, "id": "/docker/abc", "image": "postgres:15-alpine", "name": "websys-x-postgres-primary"}
+    container = {
+        **cadvisor,
+        "id": "/docker/0123abcd",
+        "image": settings.postgres.image,
+        "name": naming.postgres_primary(settings.environment),
+    }
 
     def error_case(description: str, errors: int, labels: dict[str, str] | None) -> Case:
         ok, error = (
