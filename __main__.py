@@ -6,6 +6,7 @@ import pulumi_docker as docker
 from components.app import AppService, AppServiceArgs
 from components.network import Network, NetworkArgs
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
+from monitoring.component import Monitoring, MonitoringArgs
 from websys import app_env
 from websys.settings import load_settings
 
@@ -67,6 +68,22 @@ frontend = AppService(
     ),
     opts=with_docker,
 )
+
+# Monitoring: Prometheus with exporters, Alertmanager and Grafana; optional in development only.
+if settings.monitoring.enabled:
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            settings=settings,
+            edge_network=network.edge_network_name,
+            data_network=network.data_network_name,
+            database_password=secrets.database_password,
+            redis_password=secrets.redis_password,
+            grafana_admin_password=secrets.grafana_admin_password,
+        ),
+        opts=with_docker,
+    )
+    pulumi.export("monitoringContainers", monitoring.container_names)
 
 pulumi.export("environment", env)
 pulumi.export("activeColor", settings.active_color)

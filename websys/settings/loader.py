@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
+from websys.settings.monitoring import monitoring_problems
 
 NAMESPACE = "websys"
 
@@ -87,6 +88,8 @@ def check_consistency(settings: Settings, source: str) -> None:
                 f"{color!r} has no {tier_name} replicas; set {tier_name}.{color}.replicas "
                 "to at least 1 before switching traffic to it",
             )
+    for key, reason in monitoring_problems(settings)[:1]:
+        raise SettingsError(source, key, reason)
 
 
 def describe_error(error: ErrorDetails, secret_keys: Sequence[str]) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
@@ -20,6 +21,7 @@ SECRET_KEYS: tuple[str, ...] = (
     "replicationPassword",
     "redisPassword",
     "grafanaAdminPassword",
+    *MONITORING_SECRET_KEYS,
 )
 
 
@@ -56,6 +58,7 @@ class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     proxy: ProxySettings = ProxySettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None
@@ -63,6 +66,10 @@ class Settings(Section):
     replication_password: SecretStr | None = None
     redis_password: SecretStr | None = None
     grafana_admin_password: SecretStr | None = None
+    # Alertmanager receivers' credentials (monitoring.receivers): never generated.
+    alert_webhook_token: SecretStr | None = None
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_email_password: SecretStr | None = None
 
     @property
     def active_color(self) -> Color:
