@@ -78,6 +78,9 @@ def parse_settings(
 
 def check_consistency(settings: Settings, source: str) -> None:
     """Rules that span several keys."""
+    if (settings.tls_certificate is None) != (settings.tls_private_key is None):
+        missing = "tlsPrivateKey" if settings.tls_private_key is None else "tlsCertificate"
+        raise SettingsError(source, missing, "tlsCertificate and tlsPrivateKey are set together, or neither")
     color = settings.active_color
     for tier_name, tier in (("frontend", settings.frontend), ("backend", settings.backend)):
         if tier.replicas(color) < 1:

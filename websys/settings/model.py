@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
@@ -20,6 +21,9 @@ SECRET_KEYS: tuple[str, ...] = (
     "replicationPassword",
     "redisPassword",
     "grafanaAdminPassword",
+    # The edge's TLS certificate (PEM, with its chain) and private key; unset: self-signed.
+    "tlsCertificate",
+    "tlsPrivateKey",
 )
 
 
@@ -63,6 +67,8 @@ class Settings(Section):
     replication_password: SecretStr | None = None
     redis_password: SecretStr | None = None
     grafana_admin_password: SecretStr | None = None
+    tls_certificate: PemCertificate | None = None
+    tls_private_key: PemPrivateKey | None = None
 
     @property
     def active_color(self) -> Color:
