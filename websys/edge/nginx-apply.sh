@@ -38,8 +38,44 @@ if ! output=$("$nginx_bin" -t -q -c "$config" 2>&1); then
   printf 'nginx-apply: nginx -t refused the new configuration; the running one keeps serving:\n%s\n' "$output" >&2
   exit 1
 fi
+# The master's worker processes: children of the pid in the config's `pid` file.
+pid_file=$(sed -n 's/^[[:space:]]*pid[[:space:]]\{1,\}\([^;]*\);.*/\1/p' "$config" | head -n 1)
+master=$(cat "${pid_file:-/var/run/nginx.pid}" 2>/dev/null || true)
+children() {
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null < "$stat" || continue
+    rest=${line##*) }
+    set -f
+    # shellcheck disable=SC2086 # split "state ppid ..." into fields
+    set -- $rest
+    set +f
+    if [ "$2" = "$master" ]; then
+      pid=${stat#/proc/}
+      printf '%s ' "${pid%/stat}"
+    fi
+  done
+}
+before=$(children)
+
 if ! output=$("$nginx_bin" -s reload -c "$config" 2>&1); then
-  printf 'nginx-apply: the configuration passed nginx -t but the reload signal failed:\n%s\n' "$output" >&2
+  restore
+  printf 'nginx-apply: the configuration passed nginx -t but nginx could not be signalled:\n%s\n' "$output" >&2
   exit 1
 fi
-echo "nginx-apply: $config checked and reloaded"
+
+# The reload has taken when the master has started a worker that was not there before; it then
+# tells the old workers to finish their requests and stop accepting. A master that cannot apply
+# the configuration (say, a port it cannot bind) keeps the old workers and logs why.
+tries=0
+while :; do
+  for pid in $(children); do
+    case " $before " in *" $pid "*) ;; *) echo "nginx-apply: $config checked and reloaded"; exit 0 ;; esac
+  done
+  tries=$((tries + 1))
+  if [ "$tries" -ge 100 ]; then
+    restore
+    echo "nginx-apply: nginx did not apply the configuration within 10s (see its error log); the old one keeps serving" >&2
+    exit 1
+  fi
+  sleep 0.1
+done

@@ -315,32 +315,33 @@ def render_nginx(settings: Settings, runtime: NginxRuntime | None = None) -> str
     return "\n".join(lines)
 
 
-def render_nginx_bootstrap(settings: Settings) -> str:
+def render_nginx_bootstrap(settings: Settings, runtime: NginxRuntime | None = None) -> str:
     """What the nginx container starts with before the first checked reload: only the status
     port's /health (for the container's healthcheck), no public port. It depends on nothing that
     changes with a deploy, so it never forces the container to be replaced."""
-    port = settings.proxy.status_port
-    return "\n".join(
-        [
-            "# Bootstrap: replaced by the rendered nginx.conf through a checked reload.",
-            "user nginx;",
-            "worker_processes 1;",
-            "pid /var/run/nginx.pid;",
-            "error_log /var/log/nginx/error.log warn;",
-            "events {",
-            "    worker_connections 64;",
-            "}",
-            "http {",
-            "    server_tokens off;",
-            "    access_log off;",
-            "    server {",
-            f"        listen {port};",
-            f"        location = {HEALTH_PATH} {{",
-            "            default_type text/plain;",
-            '            return 200 "ok\\n";',
-            "        }",
-            "    }",
-            "}",
-            "",
-        ]
-    )
+    runtime = runtime or NginxRuntime()
+    status_port = runtime.status_port if runtime.status_port is not None else settings.proxy.status_port
+    lines = ["# Bootstrap: replaced by the rendered nginx.conf through a checked reload."]
+    if runtime.user is not None:
+        lines.append(f"user {runtime.user};")
+    lines += [
+        "worker_processes 1;",
+        f"pid {runtime.pid_path};",
+        f"error_log {runtime.error_log} warn;",
+        "events {",
+        "    worker_connections 64;",
+        "}",
+        "http {",
+        "    server_tokens off;",
+        "    access_log off;",
+        "    server {",
+        f"        listen {status_port};",
+        f"        location = {HEALTH_PATH} {{",
+        "            default_type text/plain;",
+        '            return 200 "ok\\n";',
+        "        }",
+        "    }",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
