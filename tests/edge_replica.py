@@ -18,7 +18,7 @@ def main() -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream keepalive expects
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = json.dumps(
                 {"service": service, "color": color, "replica": index, "path": self.path}, sort_keys=True
             ).encode()
@@ -32,7 +32,7 @@ def main() -> None:
             ).encode()
             self.wfile.write(head + body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

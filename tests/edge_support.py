@@ -8,6 +8,7 @@ namespace (`unshare --mount` with a bind-mounted /etc/hosts) to loopback address
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -101,7 +102,15 @@ class Replica:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(REPLICA_SCRIPT), self.address, str(self.port), self.service, self.color, str(self.index)],
+            [
+                sys.executable,
+                str(REPLICA_SCRIPT),
+                self.address,
+                str(self.port),
+                self.service,
+                self.color,
+                str(self.index),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -198,7 +207,7 @@ class LiveEdge:
             stderr=(self.root / "nginx.stderr").open("wb"),
             start_new_session=True,
         )  # fmt: skip
-        self.wait_until(lambda: self.status_ok(), "the bootstrap configuration to serve /health")
+        self.wait_until(self.status_ok, "the bootstrap configuration to serve /health")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -210,10 +219,8 @@ class LiveEdge:
                 self.process.wait(timeout=10)
         # Workers share the master's session: none may outlive it.
         if self.process is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for replica in self.replicas:
             replica.kill()
 
