@@ -220,3 +220,22 @@ def test_a_plaintext_private_key_in_a_stack_file_is_refused(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "websys:tlsPrivateKey: a secret must not be stored in plaintext" in result.stderr
     assert "not-a-real-key" not in result.stderr
+
+
+def test_the_documented_switch_command_works_as_pulumi_stores_it(tmp_path: Path) -> None:
+    """`pulumi config set websys:deploy.activeColor green` (no --path) stores a dotted key, and
+    without --path every value is a string: both mean what they say."""
+    stack_file = tmp_path / "Pulumi.production.yaml"
+    stack_file.write_text(
+        (PROJECT_DIR / "Pulumi.production.yaml").read_text()
+        + '  websys:backend.green.replicas: "3"\n'
+        + '  websys:frontend.green.replicas: "2"\n'
+        + "  websys:deploy.activeColor: green\n"
+    )
+    result = run_websys("plan", "production", "--json", "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["outputs"]["activeColor"] == "green"
+    assert len(plan["outputs"]["backendContainers"]["green"]) == 3
+    push = next(r for r in plan["resources"] if r["name"] == "proxy-config")
+    assert "websys-production-backend-green-3:8000" in push["inputs"]["environment"]["WEBSYS_NGINX_CONFIG"]
