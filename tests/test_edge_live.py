@@ -16,6 +16,9 @@ import pytest
 
 from tests.edge_support import LiveEdge, Response, fetch, run_load
 
+# Bounded: each test, fixture included, must end within this many seconds.
+pytestmark = pytest.mark.timeout(180)
+
 SWITCH_LOAD = 5200
 FAILOVER_LOAD = 2400
 REQUIRED_HEADERS = {

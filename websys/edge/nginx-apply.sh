@@ -77,5 +77,5 @@ while :; do
     echo "nginx-apply: nginx did not apply the configuration within 10s (see its error log); the old one keeps serving" >&2
     exit 1
   fi
-  sleep 0.1
+  sleep 0.1 2>/dev/null || sleep 1  # busybox without fractional sleep
 done

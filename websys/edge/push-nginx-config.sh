@@ -25,6 +25,7 @@ where() {
 
 # stage PATH MODE: standard input becomes PATH.next (mode MODE) next to PATH.
 stage() {
+  # shellcheck disable=SC2016 # expanded by the inner shell, where nginx runs
   where sh -c 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.next" && chmod "$2" "$1.next"' stage "$1" "$2"
 }
 
