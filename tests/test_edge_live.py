@@ -134,10 +134,10 @@ def test_routes_and_headers_on_every_kind_of_response(edge: LiveEdge) -> None:
 
 
 def test_stub_status_is_served_on_the_internal_port_only(edge: LiveEdge) -> None:
-    status, body = edge.status("/nginx_status")
+    status, body = edge.status("/stub_status")
     assert status == 200
     assert body.startswith("Active connections:")
-    public = edge.get("/nginx_status")
+    public = edge.get("/stub_status")
     assert b"Active connections" not in public.body  # the public port routes it to the frontend
 
 

@@ -156,7 +156,7 @@ def test_development_generates_a_self_signed_certificate_with_a_secret_key(stack
     assert environment["WEBSYS_TLS_CERTIFICATE"].startswith("-----BEGIN CERTIFICATE-----")
     assert environment["WEBSYS_TLS_PRIVATE_KEY"] == SECRET
     assert plan.outputs["tlsCertificate"] == "self-signed"
-    assert plan.outputs["nginxStatusUrl"] == "http://websys-development-nginx:8081/nginx_status"
+    assert plan.outputs["nginxStatusUrl"] == "http://websys-development-nginx:8081/stub_status"
 
 
 def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ TLS_CURVES = "X25519:prime256v1:secp384r1"
 CONFIG_PATH = "/etc/nginx/nginx.conf"
 CERTIFICATE_PATH = "/etc/nginx/tls/websys.crt"
 PRIVATE_KEY_PATH = "/etc/nginx/tls/websys.key"
-STATUS_PATH = "/nginx_status"
+STATUS_PATH = "/stub_status"
 HEALTH_PATH = "/health"
 
 BACKEND_UPSTREAM = "websys_backend"
