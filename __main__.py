@@ -85,6 +85,8 @@ proxy = ReverseProxy(
             certificate=settings.tls_certificate,
             private_key=settings.tls_private_key,
             dns_names=sorted({settings.domains.frontend, settings.domains.api}),
+            self_signed=env == "development",  # staging and production: only from secret config
+            stack=pulumi.get_stack(),
         ),
         upstream_containers=[
             *backend.containers[settings.active_color],

@@ -33,11 +33,14 @@ CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "NET_BIND_SERVICE", "SETGID", "SETUID"]
 
 @dataclass(frozen=True)
 class TlsSource:
-    """A certificate and key from secret config, or (both None) a self-signed one for `dns_names`."""
+    """A certificate and key from secret config; when both are None, a self-signed one for
+    `dns_names` if `self_signed` (development), else none: the push then refuses to run."""
 
     certificate: SecretStr | None
     private_key: SecretStr | None
     dns_names: Sequence[str]
+    self_signed: bool
+    stack: str  # for the message that says how to set them
     validity_days: int = 365
 
 
@@ -67,8 +70,11 @@ class ReverseProxy(pulumi.ComponentResource):
         self.container_name = naming.nginx(args.environment)
         self.status_url = f"http://{self.container_name}:{args.proxy.status_port}{STATUS_PATH}"
 
-        certificate, private_key = self._tls(name, args.tls)
-        self.certificate_source = "config" if args.tls.certificate is not None else "self-signed"
+        certificate, private_key, missing = self._tls(name, args.tls)
+        if args.tls.certificate is not None:
+            self.certificate_source = "config"
+        else:
+            self.certificate_source = "self-signed" if args.tls.self_signed else "missing"
 
         image = docker.RemoteImage(f"{name}-image", name=args.proxy.image, keep_locally=True, opts=child)
         labels = {**args.labels, "com.websys.environment": args.environment, "com.websys.service": "nginx"}
@@ -127,6 +133,8 @@ class ReverseProxy(pulumi.ComponentResource):
             "WEBSYS_TLS_PRIVATE_KEY_PATH": PRIVATE_KEY_PATH,
             "WEBSYS_TLS_PRIVATE_KEY": private_key,
         }
+        if missing:
+            environment["WEBSYS_TLS_MISSING"] = missing
         # Runs again whenever its environment changes (a new config, certificate or key), and is
         # replaced (so runs again) when the container is: a new container needs the files too.
         self.config_push = command.local.Command(
@@ -146,12 +154,23 @@ class ReverseProxy(pulumi.ComponentResource):
             }
         )
 
-    def _tls(self, name: str, source: TlsSource) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _tls(self, name: str, source: TlsSource) -> tuple[pulumi.Input[str], pulumi.Input[str], str]:
+        """Certificate and key, and (when there are none) why the push must refuse to run."""
         if source.certificate is not None and source.private_key is not None:
             return (
                 pulumi.Output.secret(source.certificate.get_secret_value()),
                 pulumi.Output.secret(source.private_key.get_secret_value()),
+                "",
             )
+        if not source.self_signed:
+            # Never a self-signed certificate outside development: nginx keeps its bootstrap
+            # configuration (no public listener) and `pulumi up` fails with this message.
+            missing = (
+                f"no TLS certificate for {source.stack}: run `pulumi config set --secret websys:tlsCertificate "
+                f"--stack {source.stack} < fullchain.pem` and `pulumi config set --secret websys:tlsPrivateKey "
+                f"--stack {source.stack} < privkey.pem`, then `pulumi up` again"
+            )
+            return "", "", missing
         key = tls.PrivateKey(
             f"{name}-tls-key",
             algorithm="ECDSA",
@@ -168,4 +187,4 @@ class ReverseProxy(pulumi.ComponentResource):
             allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return certificate.cert_pem, pulumi.Output.secret(key.private_key_pem)
+        return certificate.cert_pem, pulumi.Output.secret(key.private_key_pem), ""

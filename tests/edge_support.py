@@ -251,8 +251,9 @@ class LiveEdge:
             return False
 
     # -- the deployment's write, test and reload path -------------------------------------------
-    def push(self, config: str, timeout: float = 30) -> PushResult:
-        """Run push-nginx-config.sh exactly as the local.Command does (`/bin/sh -c SCRIPT`)."""
+    def push(self, config: str, timeout: float = 30, **overrides: str) -> PushResult:
+        """Run push-nginx-config.sh exactly as the local.Command does (`/bin/sh -c SCRIPT`);
+        `overrides` replace or add environment variables (another key, WEBSYS_TLS_MISSING)."""
         assert self.process is not None
         environment = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin") + ":/usr/sbin:/sbin",
@@ -265,6 +266,7 @@ class LiveEdge:
             "WEBSYS_TLS_CERTIFICATE": self.certificate.read_text(),
             "WEBSYS_TLS_PRIVATE_KEY_PATH": self.runtime.private_key,
             "WEBSYS_TLS_PRIVATE_KEY": self.private_key.read_text(),
+            **overrides,
         }
         done = subprocess.run(
             ["/bin/sh", "-c", script_text(PUSH_SCRIPT)],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_support import LiveEdge, Response, fetch, run_load
+from tests.edge_support import LiveEdge, Response, fetch, make_certificate, run_load
 
 # Bounded: each test, fixture included, must end within this many seconds.
 pytestmark = pytest.mark.timeout(180)
@@ -157,6 +157,23 @@ def test_a_broken_config_is_refused_and_blue_keeps_serving(edge: LiveEdge) -> No
     assert edge.config_path.read_text() == before
     responses = [edge.get(path) for path in ("/", "/api/items") * 10]
     assert all(r.ok and r.color == "blue" for r in responses)
+
+
+def test_a_bad_key_or_no_certificate_changes_nothing(edge: LiveEdge, tmp_path: Path) -> None:
+    edge.activate("blue")
+    files = [edge.config_path, Path(edge.runtime.certificate), Path(edge.runtime.private_key)]
+    before = [f.read_bytes() for f in files]
+    _, other_key = make_certificate(tmp_path)  # a key that does not belong to the certificate
+    mismatch = edge.push(edge.render("green"), WEBSYS_TLS_PRIVATE_KEY=other_key.read_text())
+    assert mismatch.returncode == 1
+    assert "key values mismatch" in mismatch.stderr
+    assert other_key.read_text().splitlines()[1] not in mismatch.stderr + mismatch.stdout
+    missing = edge.push(edge.render("green"), WEBSYS_TLS_MISSING="no TLS certificate for production: set it")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "push-nginx-config: no TLS certificate for production: set it"
+    assert [f.read_bytes() for f in files] == before
+    assert not [f for f in Path(edge.runtime.certificate).parent.iterdir() if f.name.endswith(".next")]
+    assert all(edge.get(path).color == "blue" for path in ("/", "/api/items") * 5)
 
 
 def test_switch_blue_to_green_under_load_fails_no_request(edge: LiveEdge) -> None:

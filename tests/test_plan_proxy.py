@@ -93,7 +93,7 @@ def test_the_push_carries_the_rendered_config_and_waits_for_what_it_routes_to(
     assert environment["WEBSYS_NGINX_CONFIG"] == render_nginx(stack_settings(stack))
     assert environment["WEBSYS_NGINX_EXEC"] == f"docker exec -i websys-{stack}-nginx"
     assert environment["DOCKER_HOST"] == plan.of_type("pulumi:providers:docker")[0].inputs["host"]
-    assert environment["WEBSYS_TLS_PRIVATE_KEY"] == SECRET
+    assert environment["WEBSYS_TLS_PRIVATE_KEY"] == (SECRET if stack == "development" else "")
     assert push.inputs["interpreter"] == ["/bin/sh", "-c"]
     assert "nginx-apply.sh" in environment["WEBSYS_NGINX_APPLY"]
     # A new nginx container gets the files again.
@@ -159,6 +159,20 @@ def test_development_generates_a_self_signed_certificate_with_a_secret_key(stack
     assert plan.outputs["nginxStatusUrl"] == "http://websys-development-nginx:8081/stub_status"
 
 
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_staging_and_production_never_get_a_self_signed_certificate(stack_plans: dict[str, Plan], stack: str) -> None:
+    """Without tlsCertificate/tlsPrivateKey the stack still plans, but the push refuses to run:
+    `pulumi up` fails with how to set them, and nginx never serves a certificate nobody chose."""
+    plan = stack_plans[stack]
+    assert not plan.of_type(TLS_KEY)
+    assert not plan.of_type(TLS_CERT)
+    assert plan.outputs["tlsCertificate"] == "missing"
+    missing = config_push(plan).inputs["environment"]["WEBSYS_TLS_MISSING"]
+    assert f"pulumi config set --secret websys:tlsCertificate --stack {stack}" in missing
+    assert "WEBSYS_TLS_MISSING" in config_push(plan).inputs["create"]
+    assert "WEBSYS_TLS_MISSING" not in config_push(stack_plans["development"]).inputs["environment"]
+
+
 def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path) -> None:
     crt, key = make_certificate(tmp_path)
     certificate, private_key = crt.read_text(), key.read_text()
@@ -185,6 +199,7 @@ def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path)
     push = next(r for r in plan["resources"] if r["name"] == "proxy-config")
     assert push["inputs"]["environment"]["WEBSYS_TLS_CERTIFICATE"] == SECRET
     assert push["inputs"]["environment"]["WEBSYS_TLS_PRIVATE_KEY"] == SECRET
+    assert "WEBSYS_TLS_MISSING" not in push["inputs"]["environment"]
     assert plan["outputs"]["tlsCertificate"] == "config"
 
 

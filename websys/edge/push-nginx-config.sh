@@ -11,7 +11,13 @@
 #   WEBSYS_NGINX_CONFIG_PATH   WEBSYS_NGINX_CONFIG        where the configuration goes, and its text
 #   WEBSYS_TLS_CERTIFICATE_PATH WEBSYS_TLS_CERTIFICATE    the certificate (PEM, with its chain)
 #   WEBSYS_TLS_PRIVATE_KEY_PATH WEBSYS_TLS_PRIVATE_KEY    the private key (PEM; never printed)
+#   WEBSYS_TLS_MISSING         if set: there is no certificate; print it and change nothing
 set -eu
+
+if [ -n "${WEBSYS_TLS_MISSING:-}" ]; then
+  echo "push-nginx-config: $WEBSYS_TLS_MISSING" >&2
+  exit 1
+fi
 
 : "${WEBSYS_NGINX_EXEC:?}" "${WEBSYS_NGINX_APPLY:?}"
 : "${WEBSYS_NGINX_CONFIG_PATH:?}" "${WEBSYS_NGINX_CONFIG:?}"
