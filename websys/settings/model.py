@@ -21,7 +21,7 @@ SECRET_KEYS: tuple[str, ...] = (
     "replicationPassword",
     "redisPassword",
     "grafanaAdminPassword",
-    # The edge's TLS certificate (PEM, with its chain) and private key; unset: self-signed.
+    # The edge's TLS certificate (PEM, with its chain) and key; unset: self-signed in development only.
     "tlsCertificate",
     "tlsPrivateKey",
 )
