@@ -5,9 +5,11 @@ import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
 from components.network import Network, NetworkArgs
+from components.proxy import ReverseProxy, ReverseProxyArgs, TlsSource
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
 from monitoring.component import Monitoring, MonitoringArgs
 from websys import app_env
+from websys.render.nginx import render_nginx, render_nginx_bootstrap
 from websys.settings import load_settings
 
 settings = load_settings()
@@ -85,6 +87,32 @@ if settings.monitoring.enabled:
     )
     pulumi.export("monitoringContainers", monitoring.container_names)
 
+# The edge: nginx routes to the active color; a switch reloads it, never replaces it.
+proxy = ReverseProxy(
+    "proxy",
+    ReverseProxyArgs(
+        environment=env,
+        proxy=settings.proxy,
+        logging=settings.logging,
+        docker_host=settings.docker.host,
+        network=network.edge_network_name,
+        config=render_nginx(settings),
+        bootstrap_config=render_nginx_bootstrap(settings),
+        tls=TlsSource(
+            certificate=settings.tls_certificate,
+            private_key=settings.tls_private_key,
+            dns_names=sorted({settings.domains.frontend, settings.domains.api}),
+            self_signed=env == "development",  # staging and production: only from secret config
+            stack=pulumi.get_stack(),
+        ),
+        upstream_containers=[
+            *backend.containers[settings.active_color],
+            *frontend.containers[settings.active_color],
+        ],
+    ),
+    opts=with_docker,
+)
+
 pulumi.export("environment", env)
 pulumi.export("activeColor", settings.active_color)
 pulumi.export("frontendUrl", f"https://{settings.domains.frontend}")
@@ -92,3 +120,6 @@ pulumi.export("apiBaseUrl", settings.api_base_url)
 pulumi.export("networks", {"edge": network.edge_network_name, "data": network.data_network_name})
 pulumi.export("frontendContainers", frontend.container_names)
 pulumi.export("backendContainers", backend.container_names)
+pulumi.export("proxyContainer", proxy.container_name)
+pulumi.export("nginxStatusUrl", proxy.status_url)
+pulumi.export("tlsCertificate", proxy.certificate_source)

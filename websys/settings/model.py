@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
@@ -22,6 +23,9 @@ SECRET_KEYS: tuple[str, ...] = (
     "redisPassword",
     "grafanaAdminPassword",
     *MONITORING_SECRET_KEYS,
+    # The edge's TLS certificate (PEM, with its chain) and key; unset: self-signed in development only.
+    "tlsCertificate",
+    "tlsPrivateKey",
 )
 
 
@@ -70,6 +74,8 @@ class Settings(Section):
     alert_webhook_token: SecretStr | None = None
     alert_slack_webhook_url: SecretStr | None = None
     alert_email_password: SecretStr | None = None
+    tls_certificate: PemCertificate | None = None
+    tls_private_key: PemPrivateKey | None = None
 
     @property
     def active_color(self) -> Color:
