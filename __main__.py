@@ -5,6 +5,8 @@ import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
 from components.network import Network, NetworkArgs
+from components.postgres import Postgres, PostgresArgs
+from components.redis import Redis, RedisArgs
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
 from websys import app_env
 from websys.settings import load_settings
@@ -30,7 +32,7 @@ secrets = StackSecrets(
     ),
 )
 
-network = Network("network", NetworkArgs(environment=env), opts=with_docker)
+network = Network("network", NetworkArgs(environment=env, data_subnet=settings.data_network.subnet), opts=with_docker)
 
 # Each is derived from a secret Output, so each stays secret on its way into the container.
 backend_secret_variables: list[pulumi.Output[str]] = [
@@ -38,6 +40,23 @@ backend_secret_variables: list[pulumi.Output[str]] = [
     secrets.redis_password.apply(lambda pw: f"REDIS_URL={app_env.redis_url(pw)}"),
     secrets.jwt_secret.apply(lambda secret: f"JWT_SECRET={secret}"),
 ]
+
+# --- data tier: PostgreSQL primary and replicas, Redis; on the internal data network only ---
+postgres = Postgres(
+    "postgres",
+    PostgresArgs(
+        settings=settings,
+        data_network=network.data_network_name,
+        database_password=secrets.database_password,
+        replication_password=secrets.replication_password,
+    ),
+    opts=with_docker,
+)
+redis = Redis(
+    "redis",
+    RedisArgs(settings=settings, data_network=network.data_network_name, password=secrets.redis_password),
+    opts=with_docker,
+)
 
 backend = AppService(
     "backend",
@@ -52,7 +71,8 @@ backend = AppService(
             *backend_secret_variables,
         ],
     ),
-    opts=with_docker,
+    # Started once PostgreSQL and Redis are healthy.
+    opts=pulumi.ResourceOptions.merge(with_docker, pulumi.ResourceOptions(depends_on=[postgres, redis])),
 )
 
 frontend = AppService(
@@ -75,3 +95,5 @@ pulumi.export("apiBaseUrl", settings.api_base_url)
 pulumi.export("networks", {"edge": network.edge_network_name, "data": network.data_network_name})
 pulumi.export("frontendContainers", frontend.container_names)
 pulumi.export("backendContainers", backend.container_names)
+pulumi.export("postgres", {"primary": postgres.primary_name, "replicas": postgres.replica_names})
+pulumi.export("redis", redis.container_name)

@@ -78,6 +78,13 @@ def parse_settings(
 
 def check_consistency(settings: Settings, source: str) -> None:
     """Rules that span several keys."""
+    # --- data tier: the application role is neither the superuser nor the replication role ---
+    if settings.database.user in ("postgres", settings.postgres.replication_user):
+        raise SettingsError(
+            source,
+            "database.user",
+            f"{settings.database.user!r} is reserved for the superuser or replication; choose another role name",
+        )
     color = settings.active_color
     for tier_name, tier in (("frontend", settings.frontend), ("backend", settings.backend)):
         if tier.replicas(color) < 1:
