@@ -5,6 +5,7 @@ import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
 from components.network import Network, NetworkArgs
+from components.ordering import after
 from components.postgres import Postgres, PostgresArgs
 from components.redis import Redis, RedisArgs
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
@@ -71,8 +72,10 @@ backend = AppService(
             *backend_secret_variables,
         ],
     ),
-    # Started once PostgreSQL and Redis are healthy.
-    opts=pulumi.ResourceOptions.merge(with_docker, pulumi.ResourceOptions(depends_on=[postgres, redis])),
+    # Its containers are created once the PostgreSQL primary and Redis are healthy.
+    opts=pulumi.ResourceOptions.merge(
+        with_docker, pulumi.ResourceOptions(transformations=[after(postgres.primary, redis.container)])
+    ),
 )
 
 frontend = AppService(

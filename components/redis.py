@@ -48,7 +48,7 @@ class Redis(pulumi.ComponentResource):
             ),
         )
         self.container = docker.Container(
-            name,
+            f"{name}-server",
             name=self.container_name,
             hostname=self.container_name,
             image=image.image_id,  # not .name: a name input recreates the container on every run
