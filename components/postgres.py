@@ -33,9 +33,6 @@ class Postgres(pulumi.ComponentResource):
         settings = self._settings = args.settings
         pg = settings.postgres
         env = settings.environment
-        self.primary_name = naming.postgres_primary(env)
-        self.replica_names = [naming.postgres_replica(env, index) for index in range(1, pg.replicas + 1)]
-
         image = docker.RemoteImage(
             f"{name}-image",
             name=pg.image,
@@ -58,64 +55,81 @@ class Postgres(pulumi.ComponentResource):
 
         replication_password_upload = secret_file(files.REPLICATION_PASSWORD_FILE, args.replication_password)
 
-        primary_volume = self._volume(f"{name}-primary-data", f"{self.primary_name}-data", "primary")
-        self.primary = self._container(
-            f"{name}-primary",
-            args,
-            image,
-            self.primary_name,
-            role="primary",
-            aliases=[naming.POSTGRES_PRIMARY_HOST],
-            volume=primary_volume,
-            command=["postgres", "-c", f"config_file={files.POSTGRESQL_CONF}"],
-            envs=[
-                f"PGDATA={files.PGDATA}",
-                # Read by the entrypoint for initdb only; the init script then removes the
-                # superuser's password (it may log in over the local socket alone).
-                f"POSTGRES_PASSWORD_FILE={files.DATABASE_PASSWORD_FILE}",
-                f"POSTGRES_USER={files.SUPERUSER}",
-                "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
-            ],
-            uploads=[
-                *config_uploads,
-                docker.ContainerUploadArgs(
-                    file=files.INIT_SCRIPT, content=files.render_primary_init(settings), permissions="0555"
-                ),
-                secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
-                replication_password_upload,
-            ],
-            wait_timeout=180,
-        )
-
-        self.replicas: list[docker.Container] = []
-        for index, container_name in enumerate(self.replica_names, start=1):
-            volume = self._volume(f"{name}-replica-{index}-data", f"{container_name}-data", "replica")
-            self.replicas.append(
-                self._container(
-                    f"{name}-replica-{index}",
-                    args,
-                    image,
-                    container_name,
-                    role="replica",
-                    aliases=[files.replica_host(index)],
-                    volume=volume,
-                    # The image's entrypoint runs any command that is not `postgres` as it is.
-                    command=[files.REPLICA_SCRIPT],
-                    envs=[f"PGDATA={files.PGDATA}"],
-                    uploads=[
-                        *config_uploads,
-                        docker.ContainerUploadArgs(
-                            file=files.REPLICA_SCRIPT,
-                            content=files.render_replica_bootstrap(settings, index),
-                            permissions="0555",
-                        ),
-                        replication_password_upload,
-                    ],
-                    # A first start clones the whole primary before it accepts connections.
-                    wait_timeout=pg.replica_start_timeout_seconds,
-                    depends_on=[self.primary],
-                )
+        # After a failover (`promotedReplica: i`), replica i serves as the primary: it carries the
+        # `postgres-primary` alias the backend connects to, the other replicas follow it, and the
+        # old primary's container is removed (fenced). Its volume stays until an operator drops it.
+        promoted = pg.promoted_replica
+        primary_volume = self._volume(f"{name}-primary-data", f"{naming.postgres_primary(env)}-data", "primary")
+        self.original_primary: docker.Container | None = None
+        if not promoted:
+            self.original_primary = self._container(
+                f"{name}-primary",
+                args,
+                image,
+                naming.postgres_primary(env),
+                role="primary",
+                aliases=[naming.POSTGRES_PRIMARY_HOST],
+                volume=primary_volume,
+                command=["postgres", "-c", f"config_file={files.POSTGRESQL_CONF}"],
+                envs=[
+                    f"PGDATA={files.PGDATA}",
+                    # Read by the entrypoint for initdb only; the init script then removes the
+                    # superuser's password (it may log in over the local socket alone).
+                    f"POSTGRES_PASSWORD_FILE={files.DATABASE_PASSWORD_FILE}",
+                    f"POSTGRES_USER={files.SUPERUSER}",
+                    "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
+                ],
+                uploads=[
+                    *config_uploads,
+                    docker.ContainerUploadArgs(
+                        file=files.INIT_SCRIPT, content=files.render_primary_init(settings), permissions="0555"
+                    ),
+                    secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
+                    replication_password_upload,
+                ],
+                wait_timeout=180,
             )
+
+        replicas: dict[int, docker.Container] = {}
+        # The promoted replica first: the others depend on whichever server is the primary.
+        order = sorted(range(1, pg.replicas + 1), key=lambda index: index != promoted)
+        for index in order:
+            container_name = naming.postgres_replica(env, index)
+            volume = self._volume(f"{name}-replica-{index}-data", f"{container_name}-data", "replica")
+            serving = replicas.get(promoted) or self.original_primary
+            replicas[index] = self._container(
+                f"{name}-replica-{index}",
+                args,
+                image,
+                container_name,
+                role="primary" if index == promoted else "replica",
+                aliases=[files.replica_host(index), *([naming.POSTGRES_PRIMARY_HOST] if index == promoted else [])],
+                volume=volume,
+                # The image's entrypoint runs any command that is not `postgres` as it is.
+                command=[files.REPLICA_SCRIPT],
+                envs=[f"PGDATA={files.PGDATA}"],
+                uploads=[
+                    *config_uploads,
+                    docker.ContainerUploadArgs(
+                        file=files.REPLICA_SCRIPT,
+                        content=files.render_replica_bootstrap(settings, index),
+                        permissions="0555",
+                    ),
+                    replication_password_upload,
+                ],
+                # A first start clones the whole primary before it accepts connections.
+                wait_timeout=pg.replica_start_timeout_seconds,
+                depends_on=[serving] if serving is not None and index != promoted else None,
+            )
+        self.replicas = [replicas[index] for index in sorted(replicas)]
+        serving_primary = replicas[promoted] if promoted else self.original_primary
+        if serving_primary is None:  # the settings guarantee 1 <= promotedReplica <= replicas
+            raise ValueError(f"postgres.promotedReplica {promoted} names no replica")
+        self.primary: docker.Container = serving_primary
+        self.primary_name = naming.postgres_replica(env, promoted) if promoted else naming.postgres_primary(env)
+        self.replica_names = [
+            naming.postgres_replica(env, index) for index in range(1, pg.replicas + 1) if index != promoted
+        ]
         self.register_outputs({"primary_name": self.primary_name, "replica_names": self.replica_names})
 
     def _volume(self, resource_name: str, volume_name: str, role: str) -> docker.Volume:

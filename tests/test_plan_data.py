@@ -3,6 +3,7 @@ hardened, with secrets redacted, protected volumes where it matters, and untouch
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -208,8 +209,8 @@ def test_adding_a_replica_adds_its_container_and_volume_and_changes_no_volume(st
     )
     # The primary's init script lists one slot per replica; it only runs on an empty volume, and
     # the new replica's bootstrap creates its own slot on a primary initialised without it.
-    old_primary = before[plan_urn(before, "postgres-primary")].to_json()
-    new_primary = after[plan_urn(after, "postgres-primary")].to_json()
+    old_primary = copy.deepcopy(before[plan_urn(before, "postgres-primary")].to_json())
+    new_primary = copy.deepcopy(after[plan_urn(after, "postgres-primary")].to_json())
     old_uploads, new_uploads = old_primary["inputs"].pop("uploads"), new_primary["inputs"].pop("uploads")
     assert old_primary == new_primary
     changed = [new["file"] for old, new in zip(old_uploads, new_uploads, strict=True) if old != new]
@@ -243,3 +244,36 @@ def test_bad_data_tier_settings_are_one_line(assignment: str, key: str, reason: 
     assert message.startswith(f"Pulumi.production.yaml: {key}: "), message
     assert reason in message
     assert "\n" not in message
+
+
+def test_failover_moves_the_primary_name_to_the_promoted_replica(stack_plans: dict[str, Plan]) -> None:
+    """The runbook's stack change: `postgres.promotedReplica: 1` (and a new replica 2)."""
+    before = stack_plans["production"]
+    after = plan_for("production", sets=["postgres.promotedReplica=1", "postgres.replicas=2"])
+    names = {c.inputs["name"] for c in containers(after, "postgres")}
+    assert names == {"websys-production-postgres-replica-1", "websys-production-postgres-replica-2"}
+    promoted, follower = after.by_name("postgres-replica-1"), after.by_name("postgres-replica-2")
+    assert "postgres-primary" in promoted.inputs["networksAdvanced"][0]["aliases"]
+    assert "postgres-primary" not in follower.inputs["networksAdvanced"][0]["aliases"]
+    assert promoted.urn in follower.dependencies
+    assert {"label": "com.websys.role", "value": "primary"} in promoted.inputs["labels"]
+    # Every volume stays as it was, the old primary's included (protected, for an operator to drop).
+    old_volumes = {v.urn: v.to_json() for v in before.of_type(VOLUME)}
+    new_volumes = {v.urn: v.to_json() for v in after.of_type(VOLUME)}
+    assert {urn: new_volumes[urn] for urn in old_volumes} == old_volumes
+    # The backend keeps its DATABASE_URL (postgres-primary) and waits for the new primary.
+    for old, new in zip(containers(before, "backend"), containers(after, "backend"), strict=True):
+        assert old.inputs == new.inputs
+        assert promoted.urn in new.dependencies
+    assert after.outputs["postgres"] == {
+        "primary": "websys-production-postgres-replica-1",
+        "replicas": ["websys-production-postgres-replica-2"],
+    }
+
+
+def test_promoting_a_replica_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings_for("production", ["postgres.promotedReplica=2"])
+    assert str(raised.value) == (
+        "Pulumi.production.yaml: websys:postgres: promotedReplica (2) must name one of the 1 replicas"
+    )

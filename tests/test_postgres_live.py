@@ -26,6 +26,7 @@ from tests.datatier import (
     run_as_postgres,
     settings_for,
     start_logged,
+    wait_until,
 )
 from websys.render import postgres as files
 from websys.settings import ENVIRONMENTS, Settings
@@ -377,3 +378,43 @@ def test_every_stacks_postgresql_conf_is_accepted_by_postgres(cluster: Cluster, 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(settings.postgres.max_slot_wal_keep_size_mb)
+
+
+def test_failover_runbook_promote_then_rebuild_a_replica_from_the_new_primary(cluster: Cluster) -> None:
+    """The README's runbook on real servers (runs last: it turns the replica into a primary).
+    1. pg_promote() on the replica; 2. the backend's role writes to it; 3. a new replica is
+    bootstrapped from it by the same script (its slot is created on the new primary)."""
+    replica = cluster.replica
+
+    def app(server: PgServer, sql: str) -> str:
+        result = server.psql(sql, user=cluster.app_user, password=cluster.app_password, dbname=cluster.db)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    app(cluster.primary, "CREATE TABLE failover (note text); INSERT INTO failover VALUES ('before')")
+    assert wait_until(
+        lambda: (
+            replica.psql(
+                "SELECT 1 FROM failover", user=cluster.app_user, password=cluster.app_password, dbname=cluster.db
+            ).stdout.strip()
+            == "1"
+        ),
+        5,
+    )
+    cluster.primary.stop()  # the primary is lost
+    assert replica.admin("SELECT pg_promote(wait => true, wait_seconds => 30)") == "t"
+    assert replica.admin("SELECT pg_is_in_recovery()") == "f"
+    assert (
+        app(replica, "WITH i AS (INSERT INTO failover VALUES ('after') RETURNING note) SELECT note FROM i") == "after"
+    )
+    rebuilt = start_replica(cluster.root, cluster.settings, 3, replica, "replica-3")
+    try:
+        assert "pg_basebackup creates it" in rebuilt.log_text()
+        streaming = replica.admin(
+            "SELECT s.slot_name, r.state FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid"
+        )
+        assert streaming == "websys_replica_3|streaming"
+        assert app(rebuilt, "SELECT string_agg(note, ',' ORDER BY note) FROM failover") == "after,before"
+        assert rebuilt.admin("SELECT pg_is_in_recovery()") == "t"
+    finally:
+        rebuilt.stop()

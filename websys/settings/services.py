@@ -38,6 +38,9 @@ class PostgresSettings(Section):
     # How long `pulumi up` waits for a new replica to clone the primary and become healthy.
     replica_start_timeout_seconds: int = Field(default=900, ge=60, le=86_400)
     log_min_duration_statement_ms: int = Field(default=1000, ge=-1, le=3_600_000)
+    # After a failover: the replica (1-based) that was promoted and now serves as the primary.
+    # 0: the original primary serves. See the README's failover runbook.
+    promoted_replica: int = Field(default=0, ge=0, le=5)
     # Volumes of the primary and replicas: `protect` and `retainOnDelete` when true.
     protect_volumes: bool = True
 
@@ -52,6 +55,8 @@ class PostgresSettings(Section):
             raise ValueError(f"maxWalSenders ({self.max_wal_senders}) must be at least replicas + 2")
         if self.max_replication_slots < self.replicas:
             raise ValueError(f"maxReplicationSlots ({self.max_replication_slots}) must be at least replicas")
+        if self.promoted_replica > self.replicas:
+            raise ValueError(f"promotedReplica ({self.promoted_replica}) must name one of the {self.replicas} replicas")
         if self.replication_user == "postgres":
             raise ValueError("replicationUser must not be the superuser 'postgres'")
         return self
