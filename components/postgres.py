@@ -87,7 +87,7 @@ class Postgres(pulumi.ComponentResource):
                     secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
                     replication_password_upload,
                 ],
-                wait_timeout=180,
+                wait_timeout=300,
             )
 
         replicas: dict[int, docker.Container] = {}
@@ -194,7 +194,8 @@ class Postgres(pulumi.ComponentResource):
                 interval="10s",
                 timeout="5s",
                 retries=5,
-                start_period="30s",
+                # Failures while initdb runs or a replica clones do not count against it.
+                start_period=f"{wait_timeout}s",
             ),
             wait=True,
             wait_timeout=wait_timeout,
