@@ -5,7 +5,10 @@ import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
 from components.network import Network, NetworkArgs
+from components.ordering import after
+from components.postgres import Postgres, PostgresArgs
 from components.proxy import ReverseProxy, ReverseProxyArgs, TlsSource
+from components.redis import Redis, RedisArgs
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
 from monitoring.component import Monitoring, MonitoringArgs
 from websys import app_env
@@ -33,7 +36,7 @@ secrets = StackSecrets(
     ),
 )
 
-network = Network("network", NetworkArgs(environment=env), opts=with_docker)
+network = Network("network", NetworkArgs(environment=env, data_subnet=settings.data_network.subnet), opts=with_docker)
 
 # Each is derived from a secret Output, so each stays secret on its way into the container.
 backend_secret_variables: list[pulumi.Output[str]] = [
@@ -41,6 +44,23 @@ backend_secret_variables: list[pulumi.Output[str]] = [
     secrets.redis_password.apply(lambda pw: f"REDIS_URL={app_env.redis_url(pw)}"),
     secrets.jwt_secret.apply(lambda secret: f"JWT_SECRET={secret}"),
 ]
+
+# --- data tier: PostgreSQL primary and replicas, Redis; on the internal data network only ---
+postgres = Postgres(
+    "postgres",
+    PostgresArgs(
+        settings=settings,
+        data_network=network.data_network_name,
+        database_password=secrets.database_password,
+        replication_password=secrets.replication_password,
+    ),
+    opts=with_docker,
+)
+redis = Redis(
+    "redis",
+    RedisArgs(settings=settings, data_network=network.data_network_name, password=secrets.redis_password),
+    opts=with_docker,
+)
 
 backend = AppService(
     "backend",
@@ -55,7 +75,10 @@ backend = AppService(
             *backend_secret_variables,
         ],
     ),
-    opts=with_docker,
+    # Its containers are created once the PostgreSQL primary and Redis are healthy.
+    opts=pulumi.ResourceOptions.merge(
+        with_docker, pulumi.ResourceOptions(transformations=[after(postgres.primary, redis.container)])
+    ),
 )
 
 frontend = AppService(
@@ -123,3 +146,5 @@ pulumi.export("backendContainers", backend.container_names)
 pulumi.export("proxyContainer", proxy.container_name)
 pulumi.export("nginxStatusUrl", proxy.status_url)
 pulumi.export("tlsCertificate", proxy.certificate_source)
+pulumi.export("postgres", {"primary": postgres.primary_name, "replicas": postgres.replica_names})
+pulumi.export("redis", redis.container_name)

@@ -106,6 +106,13 @@ def check_consistency(settings: Settings, source: str) -> None:
     if (settings.tls_certificate is None) != (settings.tls_private_key is None):
         missing = "tlsPrivateKey" if settings.tls_private_key is None else "tlsCertificate"
         raise SettingsError(source, missing, "tlsCertificate and tlsPrivateKey are set together, or neither")
+    # --- data tier: the application role is neither the superuser nor the replication role ---
+    if settings.database.user in ("postgres", settings.postgres.replication_user):
+        raise SettingsError(
+            source,
+            "database.user",
+            f"{settings.database.user!r} is reserved for the superuser or replication; choose another role name",
+        )
     color = settings.active_color
     for tier_name, tier in (("frontend", settings.frontend), ("backend", settings.backend)):
         if tier.replicas(color) < 1:

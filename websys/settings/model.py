@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
 from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
-from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
+from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
 Environment = Literal["development", "staging", "production"]
@@ -63,6 +63,7 @@ class Settings(Section):
     redis: RedisSettings = RedisSettings()
     proxy: ProxySettings = ProxySettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    data_network: DataNetworkSettings = DataNetworkSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None
