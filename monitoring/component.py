@@ -69,12 +69,17 @@ class Monitoring(pulumi.ComponentResource):
         def image(key: str, reference: str) -> docker.RemoteImage:
             return docker.RemoteImage(f"{name}-{key}-image", name=reference, keep_locally=True, opts=child)
 
+        # Metrics history and Grafana's state are data too: kept through `pulumi destroy` outside development.
+        keep = env != "development"
+
         def volume(key: str) -> docker.Volume:
             return docker.Volume(
                 f"{name}-{key}-data",
                 name=f"{naming.prefix(env)}-{key}-data",
                 labels=[docker.VolumeLabelArgs(label="com.websys.environment", value=env)],
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)
+                ),
             )
 
         def uploads(resource: str) -> list[docker.ContainerUploadArgs]:
