@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from websys.cli import backup as backup_command
 from websys.cli import plan as plan_command
 
 app = typer.Typer(
@@ -17,6 +18,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("plan")(plan_command.plan)
+app.command("backup")(backup_command.backup)
+app.command("restore")(backup_command.restore)
+app.command("verify-backup")(backup_command.verify_backup)
 
 
 @app.callback()

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.backup import BackupSettings
 from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
@@ -56,6 +57,7 @@ class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     proxy: ProxySettings = ProxySettings()
+    backup: BackupSettings = BackupSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None
