@@ -9,6 +9,7 @@ without a manifest (a crashed run) is never listed or restored, and lifecycle ru
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -207,7 +208,7 @@ class BackupStore:
                     Key=key,
                     UploadId=upload_id,
                     PartNumber=len(parts) + 1,
-                    Body=bytes(chunk),
+                    Body=_PartReader(chunk),  # read in place: no copy of the part
                 )
                 parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
                 on_progress(filled)
@@ -242,6 +243,34 @@ class BackupStore:
             raise BackupError(f"{self.url(key)}: download failed: {error}") from None
         finally:
             body.close()
+
+
+class _PartReader(io.RawIOBase):
+    """A seekable, read-only file over a memoryview, so botocore streams a part without copying it."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._position = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, min(len(self._view), base + offset))
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), len(self._view) - self._position)
+        buffer[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
 
 
 def _fill(stream: IO[bytes], view: memoryview) -> int:
