@@ -4,6 +4,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
+from components.backups import deploy_backups
 from components.network import Network, NetworkArgs
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
 from websys import app_env
@@ -68,6 +69,11 @@ frontend = AppService(
     opts=with_docker,
 )
 
+# Backups to S3, restore drills and the compliance log archive.
+backups = deploy_backups(
+    settings, network.edge_network_name, network.data_network_name, secrets.database_password, with_docker
+)
+
 pulumi.export("environment", env)
 pulumi.export("activeColor", settings.active_color)
 pulumi.export("frontendUrl", f"https://{settings.domains.frontend}")
@@ -75,3 +81,4 @@ pulumi.export("apiBaseUrl", settings.api_base_url)
 pulumi.export("networks", {"edge": network.edge_network_name, "data": network.data_network_name})
 pulumi.export("frontendContainers", frontend.container_names)
 pulumi.export("backendContainers", backend.container_names)
+pulumi.export("backups", backups.outputs())
