@@ -15,14 +15,16 @@ EMULATOR_ACCESS_KEY = "testing"
 EMULATOR_SECRET_KEY = "testing"  # noqa: S105
 
 
-def aws_provider(
-    environment: str, settings: BackupSettings, depends_on: Sequence[pulumi.Resource] = ()
-) -> Provider:
+def aws_provider(environment: str, settings: BackupSettings, depends_on: Sequence[pulumi.Resource] = ()) -> Provider:
     """On AWS: credentials from the environment (a profile, SSO, OIDC in CI). With an S3-compatible
     endpoint (development): every API the program uses goes there, with path-style addressing."""
     endpoint = settings.provider_endpoint
     if endpoint is None:
-        return Provider("aws", region=settings.region, default_tags=ProviderDefaultTagsArgs(tags={"websys:environment": environment}))
+        return Provider(
+            "aws",
+            region=settings.region,
+            default_tags=ProviderDefaultTagsArgs(tags={"websys:environment": environment}),
+        )
     return Provider(
         "aws",
         region=settings.region,

@@ -3,6 +3,7 @@ Prometheus metrics (`websys_backup_last_success_timestamp_seconds`, size, durati
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pulumi
@@ -29,6 +30,10 @@ class BackupJobArgs:
     endpoint_url: str | None  # an S3-compatible endpoint as the container sees it; None for AWS
 
 
+def _variable(env: dict[str, str], key: str) -> str:
+    return env_list({key: env[key]})[0]
+
+
 class BackupJob(pulumi.ComponentResource):
     container_name: str
 
@@ -52,9 +57,7 @@ class BackupJob(pulumi.ComponentResource):
         )
         # The variable names are known now, so each variable is its own input and stays readable in a plan.
         names = sorted(job_environment(settings, "", "" if has_key else None, args.endpoint_url, ""))
-        envs: list[pulumi.Input[str]] = [
-            resolved.apply(lambda env, key=key: env_list({key: env[key]})[0]) for key in names
-        ]
+        envs: list[pulumi.Input[str]] = [resolved.apply(functools.partial(_variable, key=key)) for key in names]
         envs += [
             pulumi.Output.secret(args.database_url).apply(lambda url: f"WEBSYS_DATABASE_URL={url}"),
             pulumi.Output.secret(args.secret_access_key).apply(lambda key: f"AWS_SECRET_ACCESS_KEY={key}"),

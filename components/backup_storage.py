@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws.iam as iam
-import pulumi_aws.kms as kms
-import pulumi_aws.s3 as s3
+from pulumi_aws import iam, kms
 
+from components.aws_s3 import s3
 from components.s3_bucket import SecureBucket, SecureBucketArgs
 from websys.backup.policies import render_backup_user_policy
 from websys.settings.backup import BackupSettings

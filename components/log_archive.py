@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws.s3 as s3
 
+from components.aws_s3 import s3
 from components.s3_bucket import SecureBucket, SecureBucketArgs
 from websys.backup.policies import AuditLock
 from websys.settings.backup import BackupSettings
@@ -33,8 +33,9 @@ def log_lifecycle_rules(settings: BackupSettings) -> list[s3.BucketLifecycleConf
             status="Enabled",
             filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{prefix}/"),
             expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+            # An overwritten log version is kept as long as the log itself would be.
             noncurrent_version_expiration=s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=settings.noncurrent_retention_days
+                noncurrent_days=days
             ),
         )
         for prefix, days in (

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
-import pulumi_aws.s3 as s3
 
+from components.aws_s3 import s3
 from websys.backup.policies import AuditLock, render_bucket_policy, sse_algorithm
 
 

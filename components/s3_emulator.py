@@ -69,7 +69,9 @@ class S3Emulator(pulumi.ComponentResource):
                 docker.ContainerLabelArgs(label="com.websys.service", value="s3-emulator"),
             ],
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=network, aliases=[naming.S3_EMULATOR_HOST, self.container_name])
+                docker.ContainerNetworksAdvancedArgs(
+                    name=network, aliases=[naming.S3_EMULATOR_HOST, self.container_name]
+                )
                 for network in args.networks
             ],
             opts=pulumi.ResourceOptions(parent=self),

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 PG_BINDIR = Path("/usr/lib/postgresql/15/bin")
-PASSWORD = "s3cret-Pässword"  # noqa: S105 a throwaway cluster's superuser password
+PASSWORD = "s3cret-Pässword"
 
 
 def free_port() -> int:
@@ -62,7 +62,19 @@ class PostgresServer:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_wal_size=1GB"
         )
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-o", options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def _run(self, binary: str, *args: str) -> None:
         command = [str(PG_BINDIR / binary), *args]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pytest
 
 from tests.live_servers import PG_BINDIR, MotoServer, PostgresServer, running_moto, running_postgres
@@ -38,10 +38,13 @@ CREATE TABLE billing.invoices (number bigint PRIMARY KEY, customer_id int REFERE
 CREATE TABLE documents (id bigint PRIMARY KEY, body bytea NOT NULL, note text);
 CREATE TABLE attachments (id int PRIMARY KEY, content oid NOT NULL);
 INSERT INTO customers (name, city) SELECT 'お客様 ' || g, 'Zürich – 東京 ' || g FROM generate_series(1, 2000) g;
-INSERT INTO billing.invoices SELECT nextval('billing.invoice_numbers'), 1 + g % 2000, g * 1.25 FROM generate_series(1, 3000) g;
-INSERT INTO documents SELECT g, decode(md5(g::text) || md5((g * 7)::text), 'hex') || '\\x00ff00'::bytea, 'naïve café ' || g
+INSERT INTO billing.invoices
+  SELECT nextval('billing.invoice_numbers'), 1 + g % 2000, g * 1.25 FROM generate_series(1, 3000) g;
+INSERT INTO documents
+  SELECT g, decode(md5(g::text) || md5((g * 7)::text), 'hex') || '\\x00ff00'::bytea, 'naïve café ' || g
   FROM generate_series(1, 500) g;
-INSERT INTO attachments VALUES (1, lo_from_bytea(0, convert_to('大きなオブジェクト ' || repeat('データ', 50000), 'UTF8')));
+INSERT INTO attachments
+  VALUES (1, lo_from_bytea(0, convert_to('大きなオブジェクト ' || repeat('データ', 50000), 'UTF8')));
 """
 
 
@@ -54,7 +57,7 @@ def fingerprint(pg: PostgresServer, database: str) -> dict[str, Any]:
         checksums = {}
         for schema, table in tables:
             row = connection.execute(
-                f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{schema}"."{table}" t'  # noqa: S608 catalog names
+                f'SELECT count(*), md5(coalesce(string_agg(t::text, $$|$$ ORDER BY t::text), $$$$)) FROM "{schema}"."{table}" t'  # noqa: S608 E501 catalog names
             ).fetchone()
             checksums[f"{schema}.{table}"] = row
         indexes = connection.execute(
@@ -96,7 +99,7 @@ def sample_db(pg: PostgresServer) -> str:
     name = f"app_{uuid.uuid4().hex[:10]}"
     pg.create_database(name)
     with pg.connect(name) as connection:
-        connection.execute(SAMPLE_SCHEMA)  # type: ignore[arg-type]
+        connection.execute(SAMPLE_SCHEMA)
     return name
 
 
@@ -106,7 +109,7 @@ def s3_client(moto: MotoServer) -> Any:
         endpoint_url=moto.url,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 moto accepts any
+        aws_secret_access_key="testing",
     )
 
 
@@ -140,7 +143,8 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
     first = make_backup(moto, bucket, pg, sample_db)
     time.sleep(1.1)  # keys are second-resolution UTC timestamps
     second = make_backup(moto, bucket, pg, sample_db)
-    assert first.startswith(f"postgres/{sample_db}/") and first.endswith(".dump")
+    assert first.startswith(f"postgres/{sample_db}/")
+    assert first.endswith(".dump")
 
     listed = websys("backup", *s3_args(moto, bucket, pg, sample_db), "--list")
     assert listed.returncode == 0, listed.stderr
@@ -155,10 +159,14 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
     assert "\x1b[" not in restored.stderr  # not a terminal: plain log lines, no progress bar
     after = fingerprint(pg, "restored_copy")
     assert after == before
-    assert len(before["tables"]) == 4 and before["large_objects"] and before["sequences"][0][2] == 3999
+    assert len(before["tables"]) == 4
+    assert before["large_objects"]
+    assert before["sequences"][0][2] == 3999
 
 
-def test_replace_swaps_only_after_a_good_restore(pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str) -> None:
+def test_replace_swaps_only_after_a_good_restore(
+    pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str
+) -> None:
     before = fingerprint(pg, sample_db)
     make_backup(moto, bucket, pg, sample_db)
     with pg.connect(sample_db) as connection:
@@ -213,13 +221,16 @@ def test_verify_backup_passes_on_a_good_backup_and_fails_on_a_tampered_one(
     databases = pg.databases()
     good = websys("verify-backup", *s3_args(moto, bucket, pg, sample_db))
     assert good.returncode == 0, good.stderr
-    assert good.stdout.startswith("ok: ") and "4 tables" in good.stdout
+    assert good.stdout.startswith("ok: ")
+    assert "4 tables" in good.stdout
     assert pg.databases() == databases  # the scratch database is dropped
 
     s3 = s3_client(moto)
     manifest_key = key + ".manifest.json"
     manifest = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
-    s3.put_object(Bucket=bucket, Key=manifest_key, Body=manifest.replace(b'"public.documents": 500', b'"public.documents": 501'))
+    s3.put_object(
+        Bucket=bucket, Key=manifest_key, Body=manifest.replace(b'"public.documents": 500', b'"public.documents": 501')
+    )
     counted = websys("verify-backup", *s3_args(moto, bucket, pg, sample_db))
     assert_one_line_error(counted, 1, "public.documents: 500 rows restored, 501 recorded")
 
@@ -234,7 +245,9 @@ def test_verify_backup_passes_on_a_good_backup_and_fails_on_a_tampered_one(
 def test_bad_input_exits_2_with_one_line(pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str) -> None:
     no_bucket = websys("backup", *s3_args(moto, "no-such-bucket", pg, sample_db))
     assert_one_line_error(no_bucket, 2, "NoSuchBucket")
-    bad_url = websys("backup", "--database-url", "postgresql://127.0.0.1:1/", "--bucket", bucket, "--endpoint-url", moto.url)
+    bad_url = websys(
+        "backup", "--database-url", "postgresql://127.0.0.1:1/", "--bucket", bucket, "--endpoint-url", moto.url
+    )
     assert_one_line_error(bad_url, 2, "names no database")
     unreachable = websys("backup", *s3_args(moto, bucket, pg, "no_such_database"))
     assert_one_line_error(unreachable, 2, "cannot connect")
@@ -253,15 +266,22 @@ def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, mo
     subprocess.run(init, check=True, capture_output=True, timeout=180, env=env)
     with pg.connect(name) as connection:
         row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-    assert row is not None and row[0] >= 200 * MB
+    assert row is not None
+    assert row[0] >= 200 * MB
 
     # Uncompressed, so the stream itself is over 200 MB; peak RSS from the kernel's own accounting.
     args = [*WEBSYS, "backup", *s3_args(moto, bucket, pg, name), "--compress", "0"]
     process = subprocess.Popen(
-        args, cwd=PROJECT_DIR, env={**os.environ, **CLIENT_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        cwd=PROJECT_DIR,
+        env={**os.environ, **CLIENT_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _, status, usage = os.wait4(process.pid, 0)
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     stdout, stderr = process.stdout.read(), process.stderr.read()
     assert os.waitstatus_to_exitcode(status) == 0, stderr
     key = stdout.split()[0]

@@ -38,7 +38,12 @@ _METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("websys_backup_last_success_timestamp_seconds", "gauge", "last_success", "End of the last successful backup."),
     ("websys_backup_last_failure_timestamp_seconds", "gauge", "last_failure", "End of the last failed backup."),
     ("websys_backup_last_size_bytes", "gauge", "last_size_bytes", "Size of the last successful backup."),
-    ("websys_backup_last_duration_seconds", "gauge", "last_duration_seconds", "Duration of the last successful backup."),
+    (
+        "websys_backup_last_duration_seconds",
+        "gauge",
+        "last_duration_seconds",
+        "Duration of the last successful backup.",
+    ),
     ("websys_backup_runs_total", "counter", "runs", "Backups attempted."),
     ("websys_backup_failures_total", "counter", "failures", "Backups that failed."),
     (
@@ -65,7 +70,7 @@ def render_metrics(state: JobState) -> str:
 
 def serve_metrics(state: JobState, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104 scraped over the data network
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path.split("?", 1)[0] not in ("/metrics", "/"):
                 self.send_error(404)
                 return
@@ -76,7 +81,7 @@ def serve_metrics(state: JobState, port: int, host: str = "0.0.0.0") -> Threadin
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -12,6 +12,7 @@ live database away and the restored one into its place only after all of that su
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import subprocess
@@ -76,7 +77,8 @@ class _Sink:
             stderr=subprocess.PIPE,
             env=env,
         )
-        assert self.process.stdin is not None and self.process.stderr is not None
+        assert self.process.stdin is not None
+        assert self.process.stderr is not None
         self.stdin = self.process.stdin
         self.stderr = _Tail(self.process.stderr)
         self.stdout = _Tail(self.process.stdout, keep=None) if capture_stdout and self.process.stdout else None
@@ -91,10 +93,8 @@ class _Sink:
             self.open = False
 
     def finish(self, timeout: float | None = None) -> int:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self.stdin.close()
-        except BrokenPipeError:
-            pass
         code = self.process.wait(timeout=timeout)
         self.stderr.join()
         return code
@@ -146,7 +146,8 @@ def backup(
         process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.environment()
         )
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         errors = _Tail(process.stderr)
 
         def dump_succeeded() -> None:
@@ -187,7 +188,7 @@ def backup(
 
 
 def _one(connection: psycopg.Connection[Any], query: str) -> tuple[Any, ...]:
-    row = connection.execute(query).fetchone()  # type: ignore[arg-type]
+    row = connection.execute(query).fetchone()
     if row is None:
         raise BackupError(f"no answer to {query!r}")
     return tuple(row)
@@ -305,7 +306,9 @@ def restore(
     """Restore `manifest`'s backup; returns what now holds it."""
     stamp = _now().strftime("%Y%m%d%H%M%S")
     if replace and target_db:
-        raise BackupError("--replace restores in place of the --database-url database: drop --target-db", EXIT_BAD_INPUT)
+        raise BackupError(
+            "--replace restores in place of the --database-url database: drop --target-db", EXIT_BAD_INPUT
+        )
     if replace:
         with db.maintenance() as admin:
             if not database_exists(admin, db.name):

@@ -49,10 +49,14 @@ class Database:
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
-            raise BackupError(f"--database-url: not a PostgreSQL URL: {str(error).splitlines()[0]}", EXIT_BAD_INPUT) from None
+            raise BackupError(
+                f"--database-url: not a PostgreSQL URL: {str(error).splitlines()[0]}", EXIT_BAD_INPUT
+            ) from None
         name = str(params.pop("dbname", "") or "")
         if not name:
-            raise BackupError("--database-url: names no database (postgresql://user@host:port/DATABASE)", EXIT_BAD_INPUT)
+            raise BackupError(
+                "--database-url: names no database (postgresql://user@host:port/DATABASE)", EXIT_BAD_INPUT
+            )
         unknown = sorted(set(params) - set(_ENVIRONMENT))
         if unknown:
             raise BackupError(f"--database-url: unsupported parameter {unknown[0]!r}", EXIT_BAD_INPUT)
@@ -68,13 +72,14 @@ class Database:
 
     def connect(self, database: str | None = None, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(
-                dbname=database or self.name, autocommit=autocommit, connect_timeout=10, **self.params
-            )
+            conninfo = psycopg.conninfo.make_conninfo("", **{"connect_timeout": "10", **self.params})
+            return psycopg.connect(conninfo, dbname=database or self.name, autocommit=autocommit)
         except psycopg.OperationalError as error:
             where = f"{self.params.get('host', 'localhost')}:{self.params.get('port', '5432')}"
             reason = " ".join(str(error).split())
-            raise BackupError(f"cannot connect to database {database or self.name!r} at {where}: {reason}", EXIT_BAD_INPUT) from None
+            raise BackupError(
+                f"cannot connect to database {database or self.name!r} at {where}: {reason}", EXIT_BAD_INPUT
+            ) from None
 
     @contextmanager
     def maintenance(self) -> Iterator[psycopg.Connection[Any]]:
@@ -133,7 +138,9 @@ SELECT n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  )
 ORDER BY 1, 2
 """
 

@@ -8,6 +8,7 @@ without a manifest (a crashed run) is never listed or restored, and lifecycle ru
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -16,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import boto3
-import botocore.exceptions
-from botocore.config import Config
+import boto3  # type: ignore[import-untyped]
+import botocore.exceptions  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
 
 from websys.backup.errors import EXIT_BAD_INPUT, BackupError
 
@@ -228,10 +229,9 @@ class BackupStore:
         return size, digest.hexdigest()
 
     def abort(self, key: str, upload_id: str) -> None:
-        try:
+        # If this fails too, the lifecycle rule aborts the incomplete upload after a few days.
+        with contextlib.suppress(botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
-            pass  # the lifecycle rule aborts incomplete uploads after a few days anyway
 
     def iter_object(self, key: str, chunk_size: int = MIB) -> Iterator[bytes]:
         """The object's bytes in chunks, as they arrive."""

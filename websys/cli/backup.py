@@ -58,7 +58,9 @@ def _run(action: Callable[[], T]) -> T:
         raise SystemExit(error.exit_code) from None
 
 
-def _store(bucket: str, prefix: str, endpoint_url: str | None, region: str | None, sse: str | None, key: str | None) -> BackupStore:
+def _store(
+    bucket: str, prefix: str, endpoint_url: str | None, region: str | None, sse: str | None, key: str | None
+) -> BackupStore:
     if sse not in (None, "aws:kms", "AES256"):
         raise BackupError(f"--sse: {sse!r} is not aws:kms or AES256", EXIT_BAD_INPUT)
     if key and sse != "aws:kms":
@@ -86,21 +88,26 @@ def backup(
     sse_kms_key_id: SseKey = None,
     list_backups: Annotated[bool, typer.Option("--list", help="List the database's backups, newest first.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="With --list: print JSON.")] = False,
-    part_size_mb: Annotated[int, typer.Option("--part-size-mb", min=5, max=512, help="Upload part size (memory use).")] = 16,
+    part_size_mb: Annotated[
+        int, typer.Option("--part-size-mb", min=5, max=512, help="Upload part size (memory use).")
+    ] = 16,
     compress: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--compress", min=0, max=9, help="pg_dump's compression level (default: pg_dump's)."),
     ] = None,
     schedule: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--schedule", envvar="WEBSYS_BACKUP_SCHEDULE", help="Run forever: back up on this cron schedule (UTC)."),
+        typer.Option(
+            "--schedule", envvar="WEBSYS_BACKUP_SCHEDULE", help="Run forever: back up on this cron schedule (UTC)."
+        ),
     ] = None,
     verify_schedule: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--verify-schedule", envvar="WEBSYS_VERIFY_SCHEDULE", help="With --schedule: restore drills."),
     ] = None,
     metrics_port: Annotated[
-        int, typer.Option("--metrics-port", envvar="WEBSYS_METRICS_PORT", help="With --schedule: Prometheus metrics port.")
+        int,
+        typer.Option("--metrics-port", envvar="WEBSYS_METRICS_PORT", help="With --schedule: Prometheus metrics port."),
     ] = 9188,
 ) -> None:
     """Stream `pg_dump --format=custom` into the bucket (no temporary file), or list backups."""
@@ -128,7 +135,13 @@ def backup(
 
 
 def _run_scheduled(  # type: ignore[no-untyped-def]
-    db, store: BackupStore, schedule: str, verify_schedule: str | None, port: int, part_size_mb: int, compress: int | None
+    db,
+    store: BackupStore,
+    schedule: str,
+    verify_schedule: str | None,
+    port: int,
+    part_size_mb: int,
+    compress: int | None,
 ) -> None:
     from websys.backup import daemon, operations  # noqa: PLC0415
     from websys.backup.progress import LogReporter  # noqa: PLC0415
@@ -159,7 +172,10 @@ def _run_scheduled(  # type: ignore[no-untyped-def]
     if verify_cron is not None:
         jobs.append(daemon.Job("verify-backup", verify_cron, lambda s: daemon.run_verify_job(s, do_verify)))
     daemon.serve_metrics(state, port)
-    log(f"metrics on :{port}/metrics; backups on {schedule!r}" + (f", drills on {verify_schedule!r}" if verify_schedule else ""))
+    log(
+        f"metrics on :{port}/metrics; backups on {schedule!r}"
+        + (f", drills on {verify_schedule!r}" if verify_schedule else "")
+    )
     daemon.run_forever(state, jobs)
 
 
@@ -211,6 +227,9 @@ def verify_backup(
         store = _store(bucket, prefix, endpoint_url, region, None, None)
         manifest = operations.resolve(store, db, key, latest=key is None)
         result = operations.verify(db, store, manifest, reporter)
-        print(f"ok: {store.url(manifest.key)}: sha256, table of contents and {result.tables} tables ({result.rows} rows) match")
+        print(
+            f"ok: {store.url(manifest.key)}: sha256, table of contents and "
+            f"{result.tables} tables ({result.rows} rows) match"
+        )
 
     _run(body)

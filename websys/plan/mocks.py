@@ -71,7 +71,11 @@ def _kms_key(args: MockResourceArgs) -> dict[str, Any]:
 
 def _iam_user(args: MockResourceArgs) -> dict[str, Any]:
     name = str(args.inputs.get("name", args.name))
-    return {"id": name, "arn": f"arn:aws:iam::{_AWS_ACCOUNT}:user/{name}", "uniqueId": f"AIDA{digest('uid', name)[:17].upper()}"}
+    return {
+        "id": name,
+        "arn": f"arn:aws:iam::{_AWS_ACCOUNT}:user/{name}",
+        "uniqueId": f"AIDA{digest('uid', name)[:17].upper()}",
+    }
 
 
 def _iam_access_key(args: MockResourceArgs) -> dict[str, Any]:
