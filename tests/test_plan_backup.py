@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from tests.planning import CONTAINER, NETWORK, plan_for, run_websys
-from websys.plan import SECRET, Plan, PlannedResource
+from websys.plan import PROJECT_DIR, SECRET, Plan, PlannedResource
 from websys.plan.mocks import _generated_text
+from websys.settings import SettingsError, parse_settings
+from websys.stackfile import apply_override, read_stack_file
 
 STACKS = ["development", "staging", "production"]
 AWS_PROVIDER_SUFFIX = "::pulumi:providers:aws::aws"
@@ -37,8 +39,7 @@ def test_every_bucket_is_private_versioned_encrypted_and_tls_only(
     stack_plans: dict[str, Plan], stack: str, bucket: str
 ) -> None:
     plan = stack_plans[stack]
-    key_arn = resource(plan, "backups-key").inputs  # the mock's outputs echo inputs; the ARN is checked below
-    assert key_arn["enableKeyRotation"] is True
+    assert resource(plan, "backups-key").inputs["enableKeyRotation"] is True
     assert resource(plan, f"{bucket}-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
     (rule,) = resource(plan, f"{bucket}-encryption").inputs["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
@@ -132,7 +133,7 @@ def test_aws_resources_use_the_stacks_explicit_provider_and_no_deprecated_type(
     assert provider.inputs["region"] == "ap-northeast-1"
     if stack == "development":
         endpoints = json.loads(provider.inputs["endpoints"])
-        assert endpoints == [{name: "http://127.0.0.1:5000" for name in ("iam", "kms", "s3", "sts")}]
+        assert endpoints == [dict.fromkeys(("iam", "kms", "s3", "sts"), "http://127.0.0.1:5000")]
         assert provider.inputs["skipCredentialsValidation"] == "true"
         assert provider.inputs["secretKey"] == SECRET
         emulator = resource(plan, "s3-emulator")
@@ -154,12 +155,10 @@ def test_backup_job_identity_is_limited_to_its_prefix_and_cannot_delete(
     assert policy["ListOwnPrefix"]["Resource"] == bucket
     assert policy["ListOwnPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["postgres/", "postgres/*"]}}
     assert policy["ReadWriteOwnPrefix"]["Resource"] == f"{bucket}/postgres/*"
-    actions = {
-        action
-        for statement in policy.values()
-        for action in [statement["Action"]]
-        for action in (action if isinstance(action, list) else [action])
-    }
+    actions: set[str] = set()
+    for statement in policy.values():
+        action = statement["Action"]
+        actions.update(action if isinstance(action, list) else [action])
     assert not [action for action in actions if "Delete" in action or action.endswith("*")]
     assert policy["UseBackupKey"]["Resource"].startswith("arn:aws:kms:")
     assert resource(plan, "backups-job-key").options.additional_secret_outputs == ["secret", "sesSmtpPasswordV4"]
@@ -196,13 +195,13 @@ def test_backup_job_container(stack_plans: dict[str, Plan], stack: str) -> None:
     ]
 
 
-def test_the_job_credentials_never_appear_in_a_plan(tmp_path: Any) -> None:
+def test_the_job_credentials_never_appear_in_a_plan(stack_plans: dict[str, Plan]) -> None:
     mock_secret = _generated_text("secret:backups-job-key", 40)
-    result = run_websys("plan", "production", "--json")
-    assert result.returncode == 0, result.stderr
-    assert mock_secret not in result.stdout
-    assert "AWS_SECRET_ACCESS_KEY=" not in result.stdout
-    assert "WEBSYS_DATABASE_URL=" not in result.stdout
+    for plan in stack_plans.values():
+        text = plan.dumps()
+        assert mock_secret not in text
+        assert "AWS_SECRET_ACCESS_KEY=" not in text
+        assert "WEBSYS_DATABASE_URL=" not in text
 
 
 def test_aes256_encryption_needs_no_key() -> None:
@@ -230,8 +229,18 @@ def test_aes256_encryption_needs_no_key() -> None:
     ],
 )
 def test_bad_backup_settings_are_one_line(assignment: str, message: str) -> None:
-    result = run_websys("plan", "development", "--set", assignment)
+    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
+    apply_override(config, assignment, secret=False, flag="--set")
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("development", config.engine_form(), sorted(config.secret_keys), source=config.source)
+    assert str(raised.value).startswith("Pulumi.development.yaml: ")
+    assert message in str(raised.value)
+
+
+def test_bad_backup_setting_stops_websys_plan_with_one_line() -> None:
+    result = run_websys("plan", "production", "--set", "backup.logRetention.auditDays=0")
     assert result.returncode == 2
-    assert result.stderr.startswith("Pulumi.development.yaml: ")
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr == (
+        "Pulumi.production.yaml: websys:backup.logRetention.auditDays: "
+        "input should be greater than or equal to 1 (got 0)\n"
+    )

@@ -57,6 +57,11 @@ _METRICS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def _number(value: float) -> str:
+    """Exact: integers as integers, floats with all their digits (no `:g` rounding of timestamps)."""
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
 def render_metrics(state: JobState) -> str:
     """Prometheus' text exposition format (0.0.4)."""
     label = '{database="' + state.database.replace("\\", "\\\\").replace('"', '\\"') + '"}'
@@ -64,7 +69,7 @@ def render_metrics(state: JobState) -> str:
     with state.lock:
         for name, kind, attribute, help_text in _METRICS:
             value = getattr(state, attribute)
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{label} {value:g}"]
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{label} {_number(value)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -141,4 +146,5 @@ def run_forever(state: JobState, jobs: list[Job], sleep: Callable[[float], None]
             job.run(state)
         except Exception as error:  # noqa: BLE001 a scheduler must survive any one run
             log(f"{job.name}: unexpected error: {type(error).__name__}: {error}")
-        due[job.name] = job.cron.next_after(datetime.now(UTC))
+        # Never the same slot twice (a clock running early), and slots missed by a long run are skipped.
+        due[job.name] = job.cron.next_after(max(datetime.now(UTC), due[job.name]))
