@@ -6,7 +6,9 @@ nothing inside it is mocked. Each test uses its own database and bucket.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import subprocess
 import time
 import uuid
@@ -291,3 +293,21 @@ def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, mo
     print(f"backup of {size / MB:.0f} MB: peak RSS {peak_mb:.0f} MB")
     assert peak_mb < 150
     Path(os.devnull).write_text(stderr, encoding="utf-8")
+
+
+def test_a_terminal_gets_a_progress_bar(pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str) -> None:
+    controller, terminal = pty.openpty()
+    args = [*WEBSYS, "backup", *s3_args(moto, bucket, pg, sample_db)]
+    env = {**os.environ, **CLIENT_ENV, "TERM": "xterm", "COLUMNS": "100"}
+    process = subprocess.Popen(args, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+        while chunk := os.read(controller, 65536):
+            shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    text = shown.decode(errors="replace")
+    assert "\x1b[" in text  # drawn with terminal control sequences
+    assert "━" in text  # rich's bar
+    assert f"backup s3://{bucket}/postgres/{sample_db}/" in text
