@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -159,6 +158,8 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
     assert restored.stdout.strip() == "restored_copy"
     assert "sha256 and size verified" in restored.stderr
     assert "\x1b[" not in restored.stderr  # not a terminal: plain log lines, no progress bar
+    again = websys("restore", *s3_args(moto, bucket, pg, sample_db), "--latest", "--target-db", "restored_copy")
+    assert_one_line_error(again, 2, "database 'restored_copy' already exists")
     after = fingerprint(pg, "restored_copy")
     assert after == before
     assert len(before["tables"]) == 4
@@ -209,7 +210,9 @@ def test_a_bad_object_is_refused_and_the_target_is_left_untouched(
         connection.execute("INSERT INTO customers (name) VALUES ('written after the backup')")
     before, databases = fingerprint(pg, sample_db), pg.databases()
 
-    for target in (["--replace"], ["--target-db", "fresh_target"]):
+    # In place of the live database (the strongest case); into a new one, the default, once.
+    targets = [["--replace"], ["--target-db", "fresh_target"]] if damage == "corrupted" else [["--replace"]]
+    for target in targets:
         result = websys("restore", *s3_args(moto, bucket, pg, sample_db), "--key", key, *target)
         assert_one_line_error(result, code, message)
         assert fingerprint(pg, sample_db) == before
@@ -255,7 +258,6 @@ def test_bad_input_exits_2_with_one_line(pg: PostgresServer, moto: MotoServer, b
     assert_one_line_error(unreachable, 2, "cannot connect")
     neither = websys("restore", *s3_args(moto, bucket, pg, sample_db))
     assert_one_line_error(neither, 2, "--latest")
-    assert websys("verify-backup", *s3_args(moto, bucket, pg, sample_db)).returncode == 2  # nothing to verify yet
 
 
 def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, moto: MotoServer, bucket: str) -> None:
@@ -269,7 +271,8 @@ def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, mo
     with pg.connect(name) as connection:
         row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
     assert row is not None
-    assert row[0] >= 200 * MB
+    database_size = row[0]
+    assert database_size >= 200 * MB
 
     # Uncompressed, so the stream itself is over 200 MB; peak RSS from the kernel's own accounting.
     args = [*WEBSYS, "backup", *s3_args(moto, bucket, pg, name), "--compress", "0"]
@@ -290,9 +293,8 @@ def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, mo
     size = s3_client(moto).head_object(Bucket=bucket, Key=key)["ContentLength"]
     assert size >= 200 * MB
     peak_mb = usage.ru_maxrss * 1024 / MB  # ru_maxrss is in KiB; includes pg_dump's peak if larger
-    print(f"backup of {size / MB:.0f} MB: peak RSS {peak_mb:.0f} MB")
+    print(f"database {database_size / MB:.0f} MB, dump {size / MB:.0f} MB: peak RSS {peak_mb:.0f} MB")
     assert peak_mb < 150
-    Path(os.devnull).write_text(stderr, encoding="utf-8")
 
 
 def test_a_terminal_gets_a_progress_bar(pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str) -> None:

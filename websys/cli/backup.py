@@ -15,7 +15,7 @@ from typing import Annotated, Optional, TypeVar
 
 import typer
 
-from websys.backup.errors import EXIT_BAD_INPUT, BackupError
+from websys.backup.errors import EXIT_BAD_INPUT, EXIT_FAILED, BackupError
 from websys.backup.progress import log, reporter
 from websys.backup.store import MIB, BackupStore, Encryption, Manifest
 
@@ -51,11 +51,17 @@ Latest = Annotated[bool, typer.Option("--latest", help="The newest backup of the
 
 def _run(action: Callable[[], T]) -> T:
     """Run one command body: a BackupError becomes its one line and exit code."""
+    import psycopg  # noqa: PLC0415 only the backup commands need it
+
     try:
         return action()
     except BackupError as error:
         print(f"websys: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        print(f"websys: database error: {reason}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
 
 
 def _store(
