@@ -170,6 +170,9 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
 def test_replace_swaps_only_after_a_good_restore(
     pg: PostgresServer, moto: MotoServer, bucket: str, sample_db: str
 ) -> None:
+    with pg.connect() as connection:  # the application's own role owns its database
+        connection.execute("CREATE ROLE app_owner")
+        connection.execute(f'ALTER DATABASE "{sample_db}" OWNER TO app_owner')
     before = fingerprint(pg, sample_db)
     make_backup(moto, bucket, pg, sample_db)
     with pg.connect(sample_db) as connection:
@@ -177,6 +180,16 @@ def test_replace_swaps_only_after_a_good_restore(
     result = websys("restore", *s3_args(moto, bucket, pg, sample_db), "--latest", "--replace")
     assert result.returncode == 0, result.stderr
     assert fingerprint(pg, sample_db) == before
+    with pg.connect(sample_db) as connection:  # restored by the superuser, yet owned by the application
+        owners = connection.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN "
+            "('public'::regnamespace, 'billing'::regnamespace)"
+        ).fetchall()
+        database_owner = connection.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    assert owners == [("app_owner",)]
+    assert database_owner == ("app_owner",)
     kept = [name for name in pg.databases() if name.startswith(f"{sample_db}_before_")]
     assert len(kept) == 1  # the damaged database is kept for inspection
 

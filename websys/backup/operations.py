@@ -30,7 +30,9 @@ from websys.backup.errors import EXIT_BAD_INPUT, EXIT_FAILED, BackupError
 from websys.backup.pg import (
     Database,
     create_database,
+    current_role,
     database_exists,
+    database_owner,
     drop_database,
     find_binary,
     row_counts,
@@ -220,12 +222,21 @@ class _Streamed:
 
 
 def _stream_restore(
-    db: Database, store: BackupStore, manifest: Manifest, target: str, progress: ReporterFactory, want_toc: bool
+    db: Database,
+    store: BackupStore,
+    manifest: Manifest,
+    target: str,
+    progress: ReporterFactory,
+    want_toc: bool,
+    role: str | None,
 ) -> _Streamed:
     """Stream the object into pg_restore (and `pg_restore --list` for the TOC), hashing as it passes."""
     pg_restore = find_binary("pg_restore")
     env = db.environment(target)
-    restore = _Sink([pg_restore, "--dbname", target, "--no-owner", "--no-privileges", "--exit-on-error"], env)
+    args = [pg_restore, "--dbname", target, "--no-owner", "--no-privileges", "--exit-on-error"]
+    if role:
+        args.append(f"--role={role}")  # objects belong to the database's owner, not to whoever restores
+    restore = _Sink(args, env)
     lister = _Sink([pg_restore, "--list"], env, capture_stdout=True) if want_toc else None
     sinks = [restore] + ([lister] if lister else [])
     digest, size = hashlib.sha256(), 0
@@ -268,17 +279,24 @@ def _integrity_problem(store: BackupStore, manifest: Manifest, streamed: _Stream
 def _restore_into_new(
     db: Database, store: BackupStore, manifest: Manifest, target: str, progress: ReporterFactory, want_toc: bool
 ) -> _Streamed:
-    """Create `target`, restore into it, and drop it again unless everything checked out."""
+    """Create `target`, restore into it, and drop it again unless everything checked out.
+
+    The new database and everything in it belong to the owner of the `--database-url` database
+    (the application's role), even when an administrator restores, so the application keeps its
+    rights after `--replace`.
+    """
     with db.maintenance() as admin:
         if database_exists(admin, target):
             raise BackupError(
                 f"database {target!r} already exists: restore into a new database (--target-db) or use --replace",
                 EXIT_BAD_INPUT,
             )
-        create_database(admin, target, manifest.encoding)
+        owner = database_owner(admin, db.name)
+        role = owner if owner != current_role(admin) else None
+        create_database(admin, target, manifest.encoding, owner)
     keep = False
     try:
-        streamed = _stream_restore(db, store, manifest, target, progress, want_toc)
+        streamed = _stream_restore(db, store, manifest, target, progress, want_toc, role)
         problem = _integrity_problem(store, manifest, streamed)
         if problem:
             raise BackupError(f"{problem}; refused, nothing was changed")
@@ -316,8 +334,15 @@ def restore(
         incoming = _derived_name(db.name, f"incoming_{stamp}")
         _restore_into_new(db, store, manifest, incoming, progress, want_toc=False)
         kept = _derived_name(db.name, f"before_{stamp}")
-        with db.maintenance() as admin:
-            swap_databases(admin, db.name, incoming, kept)
+        try:
+            with db.maintenance() as admin:
+                swap_databases(admin, db.name, incoming, kept)
+        except psycopg.Error as error:
+            reason = " ".join(str(error).split())
+            raise BackupError(
+                f"restored into {incoming!r}, but could not swap it in for {db.name!r} ({reason}); "
+                f"{db.name!r} is unchanged"
+            ) from None
         log(f"restore: {db.name!r} replaced; the previous database is kept as {kept!r} (connections disabled)")
         return db.name
     target = target_db or _derived_name(db.name, f"restored_{stamp}")

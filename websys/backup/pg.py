@@ -110,10 +110,25 @@ def database_exists(connection: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
-def create_database(connection: psycopg.Connection[Any], name: str, encoding: str) -> None:
+def create_database(connection: psycopg.Connection[Any], name: str, encoding: str, owner: str) -> None:
     connection.execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(sql.Identifier(name), sql.Literal(encoding))
+        sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING {}").format(
+            sql.Identifier(name), sql.Identifier(owner), sql.Literal(encoding)
+        )
     )
+
+
+def database_owner(connection: psycopg.Connection[Any], name: str) -> str:
+    """Who owns database `name`, or the connected role if it does not exist."""
+    row = connection.execute(
+        "SELECT coalesce((SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s), current_user)", [name]
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def current_role(connection: psycopg.Connection[Any]) -> str:
+    row = connection.execute("SELECT current_user").fetchone()
+    return str(row[0]) if row else ""
 
 
 def drop_database(connection: psycopg.Connection[Any], name: str) -> None:
@@ -124,12 +139,17 @@ def swap_databases(connection: psycopg.Connection[Any], live: str, replacement: 
     """Put `replacement` in place of `live` and keep the old one as `keep_as` (no connections allowed)."""
     ident = sql.Identifier
     connection.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(ident(live)))
-    connection.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [live]
-    )
-    with connection.transaction():
-        connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(live), ident(keep_as)))
-        connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(replacement), ident(live)))
+    try:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [live],
+        )
+        with connection.transaction():
+            connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(live), ident(keep_as)))
+            connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(replacement), ident(live)))
+    except psycopg.Error:
+        connection.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident(live)))
+        raise
 
 
 # Tables whose rows pg_dump writes: ordinary and partition tables, not catalogs, not extension members.
