@@ -11,13 +11,18 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
 from websys.backup.errors import EXIT_BAD_INPUT, EXIT_FAILED, BackupError
 from websys.backup.progress import log, reporter
-from websys.backup.store import MIB, BackupStore, Encryption, Manifest
+
+if TYPE_CHECKING:  # boto3 and psycopg load only when a backup command runs, not for `websys plan`
+    from websys.backup.pg import Database
+    from websys.backup.store import BackupStore, Manifest
+
+MIB = 1024 * 1024
 
 T = TypeVar("T")
 
@@ -71,11 +76,13 @@ def _store(
         raise BackupError(f"--sse: {sse!r} is not aws:kms or AES256", EXIT_BAD_INPUT)
     if key and sse != "aws:kms":
         raise BackupError("--sse-kms-key-id needs --sse aws:kms", EXIT_BAD_INPUT)
+    from websys.backup.store import BackupStore, Encryption  # noqa: PLC0415
+
     return BackupStore(bucket, prefix.strip("/"), endpoint_url, region, Encryption(sse, key))
 
 
-def _database(url: str):  # type: ignore[no-untyped-def]
-    from websys.backup.pg import Database  # noqa: PLC0415 psycopg loads only for commands that need it
+def _database(url: str) -> Database:
+    from websys.backup.pg import Database  # noqa: PLC0415
 
     return Database.from_url(url)
 
@@ -140,8 +147,8 @@ def backup(
     _run(body)
 
 
-def _run_scheduled(  # type: ignore[no-untyped-def]
-    db,
+def _run_scheduled(
+    db: Database,
     store: BackupStore,
     schedule: str,
     verify_schedule: str | None,
