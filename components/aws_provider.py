@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pulumi
-from pulumi_aws import ProviderDefaultTagsArgs, ProviderEndpointArgs
 from pulumi_aws.provider import Provider
 
 from websys.settings.backup import BackupSettings
@@ -23,12 +22,12 @@ def aws_provider(environment: str, settings: BackupSettings, depends_on: Sequenc
         return Provider(
             "aws",
             region=settings.region,
-            default_tags=ProviderDefaultTagsArgs(tags={"websys:environment": environment}),
+            default_tags={"tags": {"websys:environment": environment}},
         )
     return Provider(
         "aws",
         region=settings.region,
-        endpoints=[ProviderEndpointArgs(s3=endpoint, kms=endpoint, iam=endpoint, sts=endpoint)],
+        endpoints=[{"s3": endpoint, "kms": endpoint, "iam": endpoint, "sts": endpoint}],
         access_key=EMULATOR_ACCESS_KEY if settings.emulator is not None else None,
         secret_key=pulumi.Output.secret(EMULATOR_SECRET_KEY) if settings.emulator is not None else None,
         s3_use_path_style=True,
