@@ -122,8 +122,8 @@ def s3_args(moto: MotoServer, bucket: str, pg: PostgresServer, database: str) ->
     return ["--database-url", pg.url(database), "--bucket", bucket, "--prefix", "postgres", "--endpoint-url", moto.url]
 
 
-def make_backup(moto: MotoServer, bucket: str, pg: PostgresServer, database: str) -> str:
-    result = websys("backup", *s3_args(moto, bucket, pg, database))
+def make_backup(moto: MotoServer, bucket: str, pg: PostgresServer, database: str, *extra: str) -> str:
+    result = websys("backup", *s3_args(moto, bucket, pg, database), *extra)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()[0]
 
@@ -143,7 +143,7 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
     before = fingerprint(pg, sample_db)
     first = make_backup(moto, bucket, pg, sample_db)
     time.sleep(1.1)  # keys are second-resolution UTC timestamps
-    second = make_backup(moto, bucket, pg, sample_db)
+    second = make_backup(moto, bucket, pg, sample_db, "--sse", "AES256")  # as the bucket policy demands
     assert first.startswith(f"postgres/{sample_db}/")
     assert first.endswith(".dump")
 
@@ -151,8 +151,12 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [second, first]  # newest first
 
-    head = s3_client(moto).head_object(Bucket=bucket, Key=second)
+    s3 = s3_client(moto)
+    head = s3.head_object(Bucket=bucket, Key=second)
     assert head["Metadata"]["database"] == sample_db
+    assert head["ServerSideEncryption"] == "AES256"
+    manifest_head = s3.head_object(Bucket=bucket, Key=f"{second}.manifest.json")
+    assert manifest_head["ServerSideEncryption"] == "AES256"
     restored = websys("restore", *s3_args(moto, bucket, pg, sample_db), "--latest", "--target-db", "restored_copy")
     assert restored.returncode == 0, restored.stderr
     assert restored.stdout.strip() == "restored_copy"
