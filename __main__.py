@@ -4,6 +4,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.app import AppService, AppServiceArgs
+from components.backups import deploy_backups
 from components.network import Network, NetworkArgs
 from components.ordering import after
 from components.postgres import Postgres, PostgresArgs
@@ -136,6 +137,11 @@ proxy = ReverseProxy(
     opts=with_docker,
 )
 
+# Backups to S3, restore drills and the compliance log archive.
+backups = deploy_backups(
+    settings, network.edge_network_name, network.data_network_name, secrets.database_password, with_docker
+)
+
 pulumi.export("environment", env)
 pulumi.export("activeColor", settings.active_color)
 pulumi.export("frontendUrl", f"https://{settings.domains.frontend}")
@@ -148,3 +154,4 @@ pulumi.export("nginxStatusUrl", proxy.status_url)
 pulumi.export("tlsCertificate", proxy.certificate_source)
 pulumi.export("postgres", {"primary": postgres.primary_name, "replicas": postgres.replica_names})
 pulumi.export("redis", redis.container_name)
+pulumi.export("backups", backups.outputs())

@@ -36,3 +36,17 @@ def redis(environment: str) -> str:
 
 def nginx(environment: str) -> str:
     return f"{prefix(environment)}-nginx"
+
+
+# Backups: the scheduled backup job, and (development only) the S3 emulator it and Pulumi talk to.
+S3_EMULATOR_HOST = "s3"
+S3_EMULATOR_PORT = 5000
+BACKUP_METRICS_HOST = "backup"
+
+
+def backup_job(environment: str) -> str:
+    return f"{prefix(environment)}-backup"
+
+
+def s3_emulator(environment: str) -> str:
+    return f"{prefix(environment)}-s3"

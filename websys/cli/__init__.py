@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from websys.cli import backup as backup_command
 from websys.cli import diff as diff_command
 from websys.cli import plan as plan_command
 
@@ -19,6 +20,9 @@ app = typer.Typer(
 )
 app.command("plan")(plan_command.plan)
 app.command("diff")(diff_command.diff)
+app.command("backup")(backup_command.backup)
+app.command("restore")(backup_command.restore)
+app.command("verify-backup")(backup_command.verify_backup)
 
 
 @app.callback()

@@ -58,7 +58,47 @@ def _tls_self_signed_cert(args: MockResourceArgs) -> dict[str, Any]:
     return {"certPem": f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"}
 
 
+# AWS: ARNs and ids shaped like the real ones (account 123456789012, the stack's region).
+_AWS_ACCOUNT = "123456789012"
+_AWS_REGION = "ap-northeast-1"
+
+
+def _s3_bucket(args: MockResourceArgs) -> dict[str, Any]:
+    bucket = str(args.inputs.get("bucket") or f"{args.name}-{digest('bucket', args.name)[:8]}")
+    return {
+        "id": bucket,
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "region": _AWS_REGION,
+    }
+
+
+def _kms_key(args: MockResourceArgs) -> dict[str, Any]:
+    h = digest("kms", args.name)
+    key_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    return {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{_AWS_REGION}:{_AWS_ACCOUNT}:key/{key_id}"}
+
+
+def _iam_user(args: MockResourceArgs) -> dict[str, Any]:
+    name = str(args.inputs.get("name", args.name))
+    return {
+        "id": name,
+        "arn": f"arn:aws:iam::{_AWS_ACCOUNT}:user/{name}",
+        "uniqueId": f"AIDA{digest('uid', name)[:17].upper()}",
+    }
+
+
+def _iam_access_key(args: MockResourceArgs) -> dict[str, Any]:
+    key_id = f"AKIA{digest('akid', args.name)[:16].upper()}"
+    return {"id": key_id, "secret": _generated_text(f"secret:{args.name}", 40), "status": "Active"}
+
+
 _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:kms/key:Key": _kms_key,
+    "aws:iam/user:User": _iam_user,
+    "aws:iam/accessKey:AccessKey": _iam_access_key,
     "docker:index/remoteImage:RemoteImage": _remote_image,
     "docker:index/container:Container": _container,
     "random:index/randomPassword:RandomPassword": _random_password,
@@ -69,9 +109,9 @@ _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
 
 class WebsysMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        resource_id = digest(args.typ, args.name)
         make_outputs = _OUTPUTS.get(args.typ)
         outputs = make_outputs(args) if make_outputs is not None else {}
+        resource_id = str(outputs.pop("id", None) or digest(args.typ, args.name))
         return resource_id, {**args.inputs, **outputs}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
+from websys.settings.backup import BackupSettings
 from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
@@ -64,6 +65,7 @@ class Settings(Section):
     proxy: ProxySettings = ProxySettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     data_network: DataNetworkSettings = DataNetworkSettings()
+    backup: BackupSettings = BackupSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None

@@ -1,0 +1,73 @@
+"""Wires the backup and disaster-recovery components of a stack (called once from __main__.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.aws_provider import aws_provider
+from components.backup_job import BackupJob, BackupJobArgs
+from components.backup_storage import BackupStorage, BackupStorageArgs
+from components.log_archive import LogArchive, LogArchiveArgs
+from components.s3_emulator import S3Emulator, S3EmulatorArgs
+from websys import app_env, naming
+from websys.settings import Settings
+
+
+@dataclass(frozen=True)
+class Backups:
+    storage: BackupStorage
+    log_archive: LogArchive
+    job: BackupJob
+    emulator: S3Emulator | None
+
+    def outputs(self) -> dict[str, object]:
+        return {
+            "bucket": self.storage.bucket_name,
+            "logArchiveBucket": self.log_archive.bucket_name,
+            "jobContainer": self.job.container_name,
+        }
+
+
+def deploy_backups(
+    settings: Settings,
+    edge_network: pulumi.Input[str],
+    data_network: pulumi.Input[str],
+    database_password: pulumi.Output[str],
+    with_docker: pulumi.ResourceOptions,
+) -> Backups:
+    env, backup = settings.environment, settings.backup
+    emulator = None
+    job_endpoint = backup.endpoint
+    if backup.emulator is not None:
+        emulator = S3Emulator(
+            "s3-emulator",
+            S3EmulatorArgs(env, backup.emulator, settings.logging, networks=[edge_network, data_network]),
+            opts=with_docker,
+        )
+        job_endpoint = f"http://{naming.S3_EMULATOR_HOST}:{naming.S3_EMULATOR_PORT}"
+    provider = aws_provider(env, backup, depends_on=[emulator] if emulator is not None else [])
+    with_aws = pulumi.ResourceOptions(providers={"aws": provider})
+    protect = env == "production"
+    storage = BackupStorage("backups", BackupStorageArgs(env, backup, protect=protect), opts=with_aws)
+    log_archive = LogArchive(
+        "log-archive", LogArchiveArgs(env, backup, kms_key_arn=storage.kms_key_arn, protect=protect), opts=with_aws
+    )
+    job = BackupJob(
+        "backup-job",
+        BackupJobArgs(
+            environment=env,
+            settings=backup,
+            logging=settings.logging,
+            data_network=data_network,
+            database_url=database_password.apply(lambda password: app_env.database_url(settings, password)),
+            bucket_name=storage.bucket_name,
+            kms_key_arn=storage.kms_key_arn,
+            access_key_id=storage.access_key_id,
+            secret_access_key=storage.secret_access_key,
+            endpoint_url=job_endpoint,
+        ),
+        opts=with_docker,
+    )
+    return Backups(storage, log_archive, job, emulator)
