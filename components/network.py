@@ -13,6 +13,8 @@ from websys import naming
 @dataclass(frozen=True)
 class NetworkArgs:
     environment: str
+    # A fixed range for the data network, so pg_hba.conf can admit exactly its clients.
+    data_subnet: str | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -38,6 +40,7 @@ class Network(pulumi.ComponentResource):
             name=naming.network_name(args.environment, "data"),
             driver="bridge",
             internal=True,
+            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,
         )

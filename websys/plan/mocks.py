@@ -47,10 +47,23 @@ def _random_password(args: MockResourceArgs) -> dict[str, Any]:
     return {"result": value, "bcryptHash": f"$2a$10${digest('bcrypt', value)[:53]}"}
 
 
+def _tls_private_key(args: MockResourceArgs) -> dict[str, Any]:
+    body = digest("tls-key", args.name)
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
+    return {"privateKeyPem": pem, "privateKeyPemPkcs8": pem, "publicKeyPem": f"public:{body}"}
+
+
+def _tls_self_signed_cert(args: MockResourceArgs) -> dict[str, Any]:
+    body = digest("tls-cert", args.name, args.inputs.get("dnsNames"))
+    return {"certPem": f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"}
+
+
 _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "docker:index/remoteImage:RemoteImage": _remote_image,
     "docker:index/container:Container": _container,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "tls:index/privateKey:PrivateKey": _tls_private_key,
+    "tls:index/selfSignedCert:SelfSignedCert": _tls_self_signed_cert,
 }
 
 

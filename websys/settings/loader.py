@@ -7,16 +7,19 @@ code path validates both.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
+from websys.settings.monitoring import monitoring_problems
 
 NAMESPACE = "websys"
 
@@ -55,6 +58,7 @@ def parse_settings(
     values: dict[str, Any] = {
         key[len(prefix) :]: decode_config_value(value) for key, value in config.items() if key.startswith(prefix)
     }
+    values = expand_dotted_keys(values, source)
     for key in SECRET_KEYS:
         if key in values and f"{prefix}{key}" not in secret_keys:
             raise SettingsError(
@@ -76,8 +80,39 @@ def parse_settings(
     return settings
 
 
+def expand_dotted_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """`pulumi config set websys:deploy.activeColor green` (without --path) stores a key with dots
+    in its name; it means the nested key, so it is merged there, its value read as YAML as `--set`
+    reads it (so `replicas 3` is the number 3)."""
+    result = {key: value for key, value in values.items() if "." not in key}
+    for key in sorted(k for k in values if "." in k):
+        value = values[key]
+        if isinstance(value, str):
+            with contextlib.suppress(yaml.YAMLError):  # otherwise kept as the string it is
+                value = yaml.safe_load(value)
+        *parents, leaf = key.split(".")
+        node = result
+        for depth, part in enumerate(parents, start=1):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(source, key, f"{'.'.join(parents[:depth])} is not a mapping")
+            node = child
+        node[leaf] = value
+    return result
+
+
 def check_consistency(settings: Settings, source: str) -> None:
     """Rules that span several keys."""
+    if (settings.tls_certificate is None) != (settings.tls_private_key is None):
+        missing = "tlsPrivateKey" if settings.tls_private_key is None else "tlsCertificate"
+        raise SettingsError(source, missing, "tlsCertificate and tlsPrivateKey are set together, or neither")
+    # --- data tier: the application role is neither the superuser nor the replication role ---
+    if settings.database.user in ("postgres", settings.postgres.replication_user):
+        raise SettingsError(
+            source,
+            "database.user",
+            f"{settings.database.user!r} is reserved for the superuser or replication; choose another role name",
+        )
     color = settings.active_color
     for tier_name, tier in (("frontend", settings.frontend), ("backend", settings.backend)):
         if tier.replicas(color) < 1:
@@ -87,6 +122,8 @@ def check_consistency(settings: Settings, source: str) -> None:
                 f"{color!r} has no {tier_name} replicas; set {tier_name}.{color}.replicas "
                 "to at least 1 before switching traffic to it",
             )
+    for key, reason in monitoring_problems(settings)[:1]:
+        raise SettingsError(source, key, reason)
 
 
 def describe_error(error: ErrorDetails, secret_keys: Sequence[str]) -> tuple[str, str]:

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
-from websys.settings.services import PostgresSettings, ProxySettings, RedisSettings
+from websys.settings.edge import PemCertificate, PemPrivateKey
+from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
+from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
 Environment = Literal["development", "staging", "production"]
@@ -20,6 +22,10 @@ SECRET_KEYS: tuple[str, ...] = (
     "replicationPassword",
     "redisPassword",
     "grafanaAdminPassword",
+    *MONITORING_SECRET_KEYS,
+    # The edge's TLS certificate (PEM, with its chain) and key; unset: self-signed in development only.
+    "tlsCertificate",
+    "tlsPrivateKey",
 )
 
 
@@ -56,6 +62,8 @@ class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     proxy: ProxySettings = ProxySettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    data_network: DataNetworkSettings = DataNetworkSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None
@@ -63,6 +71,12 @@ class Settings(Section):
     replication_password: SecretStr | None = None
     redis_password: SecretStr | None = None
     grafana_admin_password: SecretStr | None = None
+    # Alertmanager receivers' credentials (monitoring.receivers): never generated.
+    alert_webhook_token: SecretStr | None = None
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_email_password: SecretStr | None = None
+    tls_certificate: PemCertificate | None = None
+    tls_private_key: PemPrivateKey | None = None
 
     @property
     def active_color(self) -> Color:

@@ -1,0 +1,191 @@
+"""Monitoring: Prometheus, Alertmanager and Grafana with their rendered files, and the exporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from monitoring import alertmanager, files, prometheus, runtime, targets
+from monitoring.containers import ContainerSpec, hardened_container
+from monitoring.exporters import Exporters, ExportersArgs
+from monitoring.grafana import grafana_environment
+from websys import naming
+from websys.app_env import env_list
+from websys.settings import Settings
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    settings: Settings
+    edge_network: pulumi.Input[str]
+    data_network: pulumi.Input[str]
+    database_password: pulumi.Output[str]  # every Output here is secret
+    redis_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """A monitoring network of its own (internal: no route out) joins Prometheus, the host and
+    container exporters, Alertmanager and Grafana. Prometheus also joins the edge network (backend
+    replicas, the nginx exporter) and the data network (PostgreSQL and Redis exporters, the backup job);
+    Alertmanager and Grafana join the edge network, for egress to receivers and for nginx."""
+
+    container_names: list[str]
+    monitoring_network_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("websys:monitoring:Monitoring", name, None, opts)
+        settings = args.settings
+        env = settings.environment
+        monitoring = settings.monitoring
+        child = pulumi.ResourceOptions(parent=self)
+        labels = [docker.NetworkLabelArgs(label="com.websys.environment", value=env)]
+
+        self.network = docker.Network(
+            f"{name}-network",
+            name=naming.network_name(env, "monitoring"),
+            driver="bridge",
+            internal=True,
+            labels=labels,
+            opts=child,
+        )
+        self.monitoring_network_name = self.network.name
+
+        self.exporters = Exporters(
+            f"{name}-exporters",
+            ExportersArgs(
+                settings=settings,
+                edge_network=args.edge_network,
+                data_network=args.data_network,
+                monitoring_network=self.network.name,
+                database_password=args.database_password,
+                redis_password=args.redis_password,
+            ),
+            opts=child,
+        )
+
+        def image(key: str, reference: str) -> docker.RemoteImage:
+            return docker.RemoteImage(f"{name}-{key}-image", name=reference, keep_locally=True, opts=child)
+
+        # Metrics history and Grafana's state are data too: kept through `pulumi destroy` outside development.
+        keep = env != "development"
+
+        def volume(key: str) -> docker.Volume:
+            return docker.Volume(
+                f"{name}-{key}-data",
+                name=f"{naming.prefix(env)}-{key}-data",
+                labels=[docker.VolumeLabelArgs(label="com.websys.environment", value=env)],
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)
+                ),
+            )
+
+        def uploads(resource: str) -> list[docker.ContainerUploadArgs]:
+            return [
+                docker.ContainerUploadArgs(file=rendered.target, content=rendered.content)
+                for rendered in files.files_for(settings, resource)
+            ]
+
+        # Config files arrive as uploads at creation, which Docker refuses on a read-only root
+        # filesystem: these three keep a writable one; everything else about them is hardened.
+        # A changed file replaces the container (its data stays on the volume).
+        prometheus_data = volume("prometheus")
+        self.prometheus = hardened_container(
+            files.PROMETHEUS_RESOURCE,
+            ContainerSpec(
+                container_name=targets.prometheus_name(env),
+                image=image("prometheus", monitoring.images.prometheus),
+                service="prometheus",
+                environment=env,
+                logging=settings.logging,
+                user=runtime.NOBODY,
+                memory_mb=monitoring.memory_mb.prometheus,
+                cpus=1.0,
+                networks=[self.network.name, args.edge_network, args.data_network],
+                healthcheck=runtime.prometheus_healthcheck(),
+                command=prometheus.prometheus_command(settings),
+                read_only=False,
+                volumes=[
+                    docker.ContainerVolumeArgs(volume_name=prometheus_data.name, container_path=prometheus.DATA_DIR)
+                ],
+                uploads=uploads(files.PROMETHEUS_RESOURCE),
+            ),
+            child,
+        )
+
+        alertmanager_data = volume("alertmanager")
+        secret_uploads = [
+            docker.ContainerUploadArgs(
+                file=f"{alertmanager.SECRETS_DIR}/{secret.name}",
+                content=_secret_setting(settings, secret),
+                permissions="0400",
+                owner="65534",
+                group="65534",
+            )
+            for secret in alertmanager.secret_files(settings)
+        ]
+        self.alertmanager = hardened_container(
+            files.ALERTMANAGER_RESOURCE,
+            ContainerSpec(
+                container_name=targets.alertmanager_name(env),
+                image=image("alertmanager", monitoring.images.alertmanager),
+                service="alertmanager",
+                environment=env,
+                logging=settings.logging,
+                user=runtime.NOBODY,
+                memory_mb=monitoring.memory_mb.alertmanager,
+                networks=[self.network.name, args.edge_network],
+                healthcheck=runtime.alertmanager_healthcheck(),
+                command=alertmanager.alertmanager_command(settings),
+                read_only=False,
+                volumes=[
+                    docker.ContainerVolumeArgs(volume_name=alertmanager_data.name, container_path=alertmanager.DATA_DIR)
+                ],
+                uploads=[*uploads(files.ALERTMANAGER_RESOURCE), *secret_uploads],
+            ),
+            child,
+        )
+
+        grafana_data = volume("grafana")
+        admin_password = args.grafana_admin_password.apply(
+            lambda password: runtime.secret_variable("GF_SECURITY_ADMIN_PASSWORD", password)
+        )
+        self.grafana = hardened_container(
+            files.GRAFANA_RESOURCE,
+            ContainerSpec(
+                container_name=targets.grafana_name(env),
+                image=image("grafana", monitoring.images.grafana),
+                service="grafana",
+                environment=env,
+                logging=settings.logging,
+                user=runtime.GRAFANA_USER,
+                memory_mb=monitoring.memory_mb.grafana,
+                networks=[self.network.name, args.edge_network],
+                healthcheck=runtime.grafana_healthcheck(settings),
+                envs=[*env_list(grafana_environment(settings)), admin_password],
+                read_only=False,
+                volumes=[docker.ContainerVolumeArgs(volume_name=grafana_data.name, container_path="/var/lib/grafana")],
+                uploads=uploads(files.GRAFANA_RESOURCE),
+            ),
+            child,
+        )
+
+        self.container_names = [
+            targets.prometheus_name(env),
+            targets.alertmanager_name(env),
+            targets.grafana_name(env),
+            *self.exporters.container_names,
+        ]
+        self.register_outputs(
+            {"container_names": self.container_names, "monitoring_network_name": self.monitoring_network_name}
+        )
+
+
+def _secret_setting(settings: Settings, secret: alertmanager.SecretFile) -> pulumi.Output[str]:
+    """A receiver credential from the settings (a Pulumi secret there), as a secret Output."""
+    value = getattr(settings, secret.setting)
+    if value is None:  # secret_files() lists only credentials that are set or required by the loader
+        raise ValueError(f"websys:{secret.setting} is not set")
+    return pulumi.Output.secret(value.get_secret_value())
