@@ -169,3 +169,18 @@ def test_a_stack_can_be_checked_directly() -> None:
     bad = run_websys("policy", "staging", "--set", "backend.blue.replicas=-1")
     assert bad.returncode == 2
     assert bad.stderr.startswith("Pulumi.staging.yaml: websys:backend.blue.replicas: ")
+
+
+def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path: Path) -> None:
+    """cAdvisor runs as root by a reviewed exemption; without the exemption the rule reports it."""
+    config = tmp_path / "production.json"
+    config.write_text(json.dumps({"all": "mandatory"}))
+    code, violations = _policy(stack_plans["production"].to_json(), tmp_path, "--policy-config", str(config))
+    assert code == 1
+    exempted = {(v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in violations}
+    assert ("container-non-root", "monitoring-exporters-cadvisor") in exempted
+    assert ("container-healthcheck", "monitoring-exporters-nginx-exporter") in exempted
+    config.write_text(json.dumps({"all": "mandatory", "no-such-rule": "advisory"}))
+    result = run_websys("policy", "--plan", str(tmp_path / "plan-production.json"), "--policy-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("no-such-rule: no policy of that name in the pack")

@@ -178,7 +178,8 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
             analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(pack_config, names, config_source)),
             timeout=CALL_TIMEOUT_SECONDS,
         )
-        diagnostics: list[Any] = []
+        # (diagnostic, URN of the analyzed resource): the engine attributes a resource rule's finding to it.
+        diagnostics: list[tuple[Any, str]] = []
         for resource in resources:
             request = analyzer_pb2.AnalyzeRequest(
                 type=resource["type"],
@@ -188,7 +189,8 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
                 options=_options(resource),
                 provider=_provider(resource, by_urn),
             )
-            diagnostics.extend(stub.Analyze(request, timeout=CALL_TIMEOUT_SECONDS).diagnostics)
+            found = stub.Analyze(request, timeout=CALL_TIMEOUT_SECONDS).diagnostics
+            diagnostics.extend((d, resource["urn"]) for d in found)
         stack_request = analyzer_pb2.AnalyzeStackRequest(
             resources=[
                 analyzer_pb2.AnalyzerResource(
@@ -204,7 +206,8 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
                 for r in resources
             ]
         )
-        diagnostics.extend(stub.AnalyzeStack(stack_request, timeout=CALL_TIMEOUT_SECONDS).diagnostics)
+        found = stub.AnalyzeStack(stack_request, timeout=CALL_TIMEOUT_SECONDS).diagnostics
+        diagnostics.extend((d, "") for d in found)
     except grpc.RpcError as error:
         raise PolicyRunError(f"{pack_dir}: the policy pack failed: {error.details()}") from None
     finally:
@@ -215,9 +218,9 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
             policy=d.policyName,
             level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
             severity=SEVERITY_NAMES.get(d.severity, ""),
-            urn=d.urn,
+            urn=d.urn or resource_urn,
             # The SDK prefixes the policy's description; the line after it is the finding.
             message=d.message.split("\n", 1)[-1],
         )
-        for d in diagnostics
+        for d, resource_urn in diagnostics
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -19,8 +20,26 @@ ROTATING_DRIVERS = frozenset({"local", "journald", "syslog", "none"})
 PUBLIC_PORTS = frozenset({80, 443})
 
 
+# Pack config of a rule that admits reviewed exceptions: {"exemptions": {"<service>": "<why>"}}.
+EXEMPTIONS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "exemptions": {
+            "type": "object",
+            "description": "Services (their com.websys.service label) exempt from this rule, each with the reason.",
+            "additionalProperties": {"type": "string", "minLength": 10},
+        }
+    }
+)
+
+
 def _containers_only(args: ResourceValidationArgs) -> bool:
     return args.resource_type == CONTAINER
+
+
+def _exempt(args: ResourceValidationArgs) -> bool:
+    """A service listed, with its reason, in the rule's `exemptions` pack config."""
+    exemptions = args.get_config().get("exemptions") or {}
+    return bool(str(exemptions.get(service_of(args.props), "")).strip())
 
 
 def _not_privileged(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -37,7 +56,7 @@ def _no_new_privileges(args: ResourceValidationArgs, report: ReportViolation) ->
 
 
 def _capabilities_dropped(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
+    if not _containers_only(args) or _exempt(args):
         return
     capabilities = args.props.get("capabilities") or {}
     drops = [str(c).upper() for c in capabilities.get("drops") or []]
@@ -49,7 +68,7 @@ def _capabilities_dropped(args: ResourceValidationArgs, report: ReportViolation)
 
 
 def _non_root(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
+    if not _containers_only(args) or _exempt(args):
         return
     user = str(args.props.get("user") or "")
     if user.split(":", 1)[0] in ("", "0", "root"):
@@ -62,7 +81,7 @@ def _memory_limit(args: ResourceValidationArgs, report: ReportViolation) -> None
 
 
 def _healthcheck(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args) or args.props.get("mustRun") is False:
+    if not _containers_only(args) or args.props.get("mustRun") is False or _exempt(args):
         return
     tests = (args.props.get("healthcheck") or {}).get("tests") or []
     if not tests or str(tests[0]).upper() == "NONE":
@@ -122,7 +141,7 @@ def _no_plaintext_secret_env(args: ResourceValidationArgs, report: ReportViolati
 
 
 def _policy(
-    name: str, description: str, validate: object, severity: Severity, remediation: str
+    name: str, description: str, validate: object, severity: Severity, remediation: str, exemptable: bool = False
 ) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(
         name=name,
@@ -131,6 +150,7 @@ def _policy(
         enforcement_level=MANDATORY,
         severity=severity,
         remediation_steps=remediation,
+        config_schema=EXEMPTIONS_SCHEMA if exemptable else None,
     )
 
 
@@ -155,6 +175,7 @@ CONTAINER_POLICIES = [
         _capabilities_dropped,
         Severity.HIGH,
         f'Set capabilities drops=["ALL"] and add only from {sorted(ALLOWED_CAPABILITIES)}.',
+        exemptable=True,
     ),
     _policy(
         "container-non-root",
@@ -162,6 +183,7 @@ CONTAINER_POLICIES = [
         _non_root,
         Severity.HIGH,
         "Set `user` to the image's unprivileged uid:gid (for example 1000:1000, or 70:70 for postgres:alpine).",
+        exemptable=True,
     ),
     _policy(
         "container-memory-limit",
@@ -176,6 +198,7 @@ CONTAINER_POLICIES = [
         _healthcheck,
         Severity.MEDIUM,
         "Add a healthcheck that probes the service itself (HTTP path, pg_isready, redis-cli ping).",
+        exemptable=True,
     ),
     _policy(
         "container-restart-policy",

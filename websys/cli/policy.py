@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -53,14 +54,18 @@ def policy(
     set_values: Annotated[
         Optional[list[str]], typer.Option("--set", help="K=V: set websys config K before planning.")  # noqa: UP045
     ] = None,
+    policy_config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--policy-config", help="Pack config (default: policy/config/<stack>.json)."),
+    ] = None,
 ) -> None:
     """Run the policy pack on a stack's plan; exit 1 on a mandatory violation."""
     plan = _load_plan(stack, plan_file, set_values)
     stack_name = str(plan.get("stack", stack or ""))
-    config_path = PACK_DIR / "config" / f"{stack_name}.json"
+    config_path = policy_config or PACK_DIR / "config" / f"{stack_name}.json"
     try:
-        pack_config = read_pack_config(config_path) if config_path.exists() else {}
-        violations = run_pack(plan, PACK_DIR, pack_config, f"policy/config/{config_path.name}")
+        pack_config = read_pack_config(config_path) if policy_config or config_path.exists() else {}
+        violations = run_pack(plan, PACK_DIR, pack_config, os.path.relpath(config_path, PROJECT_DIR))
     except PolicyRunError as error:
         fail(str(error), code=2)
     if json_output:
