@@ -10,6 +10,7 @@ import typer
 from websys.cli import backup as backup_command
 from websys.cli import diff as diff_command
 from websys.cli import plan as plan_command
+from websys.cli import policy as policy_command
 
 app = typer.Typer(
     name="websys",
@@ -23,6 +24,7 @@ app.command("diff")(diff_command.diff)
 app.command("backup")(backup_command.backup)
 app.command("restore")(backup_command.restore)
 app.command("verify-backup")(backup_command.verify_backup)
+app.command("policy")(policy_command.policy)
 
 
 @app.callback()

@@ -1,0 +1,5 @@
+"""The WebSys policy pack, as the Pulumi engine starts it (`python -m pulumi.policy ENGINE policy/`)."""
+
+from websys_policies.pack import serve
+
+serve()

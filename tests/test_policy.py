@@ -1,0 +1,186 @@
+"""The policy pack, run over the Analyzer protocol by `websys policy --plan`, as the engine runs it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websys_policies.pack import POLICIES
+
+from tests.planning import run_websys
+from websys.plan import Plan
+from websys.settings import ENVIRONMENTS
+
+PlanDoc = dict[str, Any]
+
+
+def _policy(plan: PlanDoc, tmp_path: Path, *args: str) -> tuple[int, list[dict[str, str]]]:
+    path = tmp_path / f"plan-{plan['stack']}.json"
+    path.write_text(json.dumps(plan))
+    result = run_websys("policy", "--plan", str(path), "--json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)["violations"]
+
+
+def _find(plan: PlanDoc, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    return next(r for r in plan["resources"] if predicate(r))
+
+
+def _container(plan: PlanDoc, fragment: str) -> dict[str, Any]:
+    return _find(
+        plan,
+        lambda r: r["type"] == "docker:index/container:Container" and fragment in str(r["inputs"].get("name", "")),
+    )
+
+
+def _backend(plan: PlanDoc) -> dict[str, Any]:
+    return _container(plan, "-backend-blue-1")
+
+
+def _drop_side(side_type: str) -> Callable[[PlanDoc], None]:
+    def mutate(plan: PlanDoc) -> None:
+        plan["resources"] = [r for r in plan["resources"] if r["type"] != f"aws:s3/{side_type}"]
+
+    return mutate
+
+
+def _set(fragment: str, key: str, value: Any) -> Callable[[PlanDoc], None]:
+    def mutate(plan: PlanDoc) -> None:
+        _container(plan, fragment)["inputs"][key] = value
+
+    return mutate
+
+
+def _delete(fragment: str, key: str) -> Callable[[PlanDoc], None]:
+    def mutate(plan: PlanDoc) -> None:
+        del _container(plan, fragment)["inputs"][key]
+
+    return mutate
+
+
+def _latest_image(plan: PlanDoc) -> None:
+    image = _find(plan, lambda r: r["type"] == "docker:index/remoteImage:RemoteImage")
+    image["inputs"]["name"] = image["inputs"]["name"].rsplit(":", 1)[0] + ":latest"
+
+
+def _plaintext_password(plan: PlanDoc) -> None:
+    _backend(plan)["inputs"]["envs"].append("SMTP_PASSWORD=hunter2")
+
+
+def _fewer_replicas(plan: PlanDoc) -> None:
+    plan["resources"] = [
+        r for r in plan["resources"] if not str(r["inputs"].get("name", "")).endswith("-backend-blue-2")
+    ]
+    plan["resources"] = [
+        r for r in plan["resources"] if not str(r["inputs"].get("name", "")).endswith("-backend-blue-3")
+    ]
+
+
+def _unprotected_volume(plan: PlanDoc) -> None:
+    _find(plan, lambda r: r["type"] == "docker:index/volume:Volume")["options"]["protect"] = False
+
+
+def _postgres_on_edge(plan: PlanDoc) -> None:
+    postgres = _container(plan, "-postgres-primary")
+    postgres["inputs"]["networksAdvanced"].append({"name": "websys-production-edge"})
+
+
+def _no_buckets(plan: PlanDoc) -> None:
+    plan["resources"] = [r for r in plan["resources"] if not r["type"].startswith("aws:s3/")]
+
+
+# rule name -> a change to the compliant production plan that breaks exactly that rule
+BREAKS: dict[str, Callable[[PlanDoc], None]] = {
+    "container-not-privileged": _set("-backend-blue-1", "privileged", True),
+    "container-no-new-privileges": _delete("-backend-blue-1", "securityOpts"),
+    "container-capabilities-dropped": _set(
+        "-backend-blue-1", "capabilities", {"adds": ["SYS_ADMIN"], "drops": ["ALL"]}
+    ),
+    "container-non-root": _set("-frontend-blue-1", "user", "root"),
+    "container-memory-limit": _delete("-frontend-blue-1", "memory"),
+    "container-healthcheck": _delete("-backend-blue-2", "healthcheck"),
+    "container-restart-policy": _set("-backend-blue-1", "restart", "no"),
+    "image-pinned": _latest_image,
+    "container-log-rotation": _set("-backend-blue-1", "logOpts", {}),
+    "published-ports-nginx-only": _set("-postgres-primary", "ports", [{"internal": 5432, "external": 5432}]),
+    "env-no-plaintext-secret": _plaintext_password,
+    "s3-public-access-block": _drop_side("bucketPublicAccessBlock:BucketPublicAccessBlock"),
+    "s3-encryption": _drop_side("bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+    "s3-versioning": _drop_side("bucketVersioning:BucketVersioning"),
+    "s3-lifecycle": _drop_side("bucketLifecycleConfiguration:BucketLifecycleConfiguration"),
+    "s3-tls-only": _drop_side("bucketPolicy:BucketPolicy"),
+    "s3-ownership-controls": _drop_side("bucketOwnershipControls:BucketOwnershipControls"),
+    "production-redundancy": _fewer_replicas,
+    "data-protected": _unprotected_volume,
+    "data-services-internal": _postgres_on_edge,
+    "backups-and-monitoring": _no_buckets,
+}
+
+
+def test_every_rule_has_a_breaking_case() -> None:
+    assert sorted(BREAKS) == sorted(policy.name for policy in POLICIES)
+
+
+def test_every_rule_has_metadata() -> None:
+    for policy in POLICIES:
+        assert policy.description
+        assert policy.severity is not None
+        assert policy.remediation_steps
+        assert policy.enforcement_level is not None
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_every_stack_passes(stack_plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
+    code, violations = _policy(stack_plans[stack].to_json(), tmp_path)
+    assert [v for v in violations if v["level"] == "mandatory"] == []
+    assert code == 0
+
+
+@pytest.mark.parametrize("rule", sorted(BREAKS))
+def test_a_plan_that_breaks_a_rule_is_reported_by_that_rule(
+    stack_plans: dict[str, Plan], rule: str, tmp_path: Path
+) -> None:
+    plan = copy.deepcopy(stack_plans["production"].to_json())
+    BREAKS[rule](plan)
+    code, violations = _policy(plan, tmp_path)
+    reported = {v["policy"] for v in violations}
+    assert reported == {rule}, violations
+    assert code == 1, "production enforces every rule as mandatory"
+    assert all(v["level"] == "mandatory" for v in violations)
+    assert "hunter2" not in json.dumps(violations)
+
+
+def test_development_reports_as_advisory(stack_plans: dict[str, Plan], tmp_path: Path) -> None:
+    plan = copy.deepcopy(stack_plans["development"].to_json())
+    _set("-backend-blue-1", "privileged", True)(plan)
+    code, violations = _policy(plan, tmp_path)
+    assert [(v["policy"], v["level"]) for v in violations] == [("container-not-privileged", "advisory")]
+    assert code == 0
+
+
+def test_a_stack_can_be_checked_directly() -> None:
+    result = run_websys("policy", "staging", "--set", "backend.blue.replicas=2")
+    assert result.stdout.startswith("staging: ")
+    assert result.returncode in (0, 1)
+    bad = run_websys("policy", "staging", "--set", "backend.blue.replicas=-1")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("Pulumi.staging.yaml: websys:backend.blue.replicas: ")
+
+
+def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path: Path) -> None:
+    """cAdvisor runs as root by a reviewed exemption; without the exemption the rule reports it."""
+    config = tmp_path / "production.json"
+    config.write_text(json.dumps({"all": "mandatory"}))
+    code, violations = _policy(stack_plans["production"].to_json(), tmp_path, "--policy-config", str(config))
+    assert code == 1
+    exempted = {(v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in violations}
+    assert ("container-non-root", "monitoring-exporters-cadvisor") in exempted
+    assert ("container-healthcheck", "monitoring-exporters-nginx-exporter") in exempted
+    config.write_text(json.dumps({"all": "mandatory", "no-such-rule": "advisory"}))
+    result = run_websys("policy", "--plan", str(tmp_path / "plan-production.json"), "--policy-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("no-such-rule: no policy of that name in the pack")
