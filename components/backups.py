@@ -49,7 +49,8 @@ def deploy_backups(
         job_endpoint = f"http://{naming.S3_EMULATOR_HOST}:{naming.S3_EMULATOR_PORT}"
     provider = aws_provider(env, backup, depends_on=[emulator] if emulator is not None else [])
     with_aws = pulumi.ResourceOptions(providers={"aws": provider})
-    protect = env == "production"
+    # Backups are data wherever they are not throwaway: staging and production keep their buckets and key.
+    protect = env != "development"
     storage = BackupStorage("backups", BackupStorageArgs(env, backup, protect=protect), opts=with_aws)
     log_archive = LogArchive(
         "log-archive", LogArchiveArgs(env, backup, kms_key_arn=storage.kms_key_arn, protect=protect), opts=with_aws

@@ -111,12 +111,12 @@ def test_production_audit_logs_are_under_compliance_object_lock(stack_plans: dic
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_only_production_buckets_and_key_are_protected(stack_plans: dict[str, Plan], stack: str) -> None:
+def test_buckets_and_key_are_protected_outside_development(stack_plans: dict[str, Plan], stack: str) -> None:
     plan = stack_plans[stack]
     for name in ("backups-bucket", "log-archive-bucket", "backups-key"):
         options = resource(plan, name).options
-        assert options.protect is (stack == "production"), name
-        assert options.retain_on_delete is (stack == "production"), name
+        assert options.protect is (stack != "development"), name
+        assert options.retain_on_delete is (stack != "development"), name
         assert resource(plan, name).inputs.get("forceDestroy", False) is False
 
 

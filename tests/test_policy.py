@@ -106,7 +106,7 @@ BREAKS: dict[str, Callable[[PlanDoc], None]] = {
     "container-restart-policy": _set("-backend-blue-1", "restart", "no"),
     "image-pinned": _latest_image,
     "container-log-rotation": _set("-backend-blue-1", "logOpts", {}),
-    "published-ports-nginx-only": _set("-postgres-primary", "ports", [{"internal": 5432, "external": 5432}]),
+    "published-ports-nginx-only": _set("-backend-blue-1", "ports", [{"internal": 8000, "external": 8000}]),
     "env-no-plaintext-secret": _plaintext_password,
     "s3-public-access-block": _drop_side("bucketPublicAccessBlock:BucketPublicAccessBlock"),
     "s3-encryption": _drop_side("bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
@@ -184,3 +184,11 @@ def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path:
     result = run_websys("policy", "--plan", str(tmp_path / "plan-production.json"), "--policy-config", str(config))
     assert result.returncode == 2
     assert result.stderr.strip().endswith("no-such-rule: no policy of that name in the pack")
+
+
+def test_a_published_postgresql_port_breaks_two_rules(stack_plans: dict[str, Plan], tmp_path: Path) -> None:
+    plan = copy.deepcopy(stack_plans["production"].to_json())
+    _set("-postgres-primary", "ports", [{"internal": 5432, "external": 5432}])(plan)
+    code, violations = _policy(plan, tmp_path)
+    assert {v["policy"] for v in violations} == {"published-ports-nginx-only", "data-services-internal"}
+    assert code == 1

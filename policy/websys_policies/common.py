@@ -20,9 +20,18 @@ BUCKET = "aws:s3/bucket:Bucket"
 # Secrets reach the rules as this marker, never as their value (see redact.py).
 SECRET = "[secret]"  # noqa: S105 the redaction marker, not a password
 ENVIRONMENTS = ("development", "staging", "production")
-SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|REDIS_URL|CREDENTIAL)", re.IGNORECASE)
+SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS"})
+SECRET_NAMES = frozenset({"DATABASE_URL", "REDIS_URL"})
 # Data services: their containers hold the platform's state.
 DATA_SERVICES = ("postgres", "redis")
+
+
+def is_secret_name(name: str) -> bool:
+    """PASSWORD, SECRET, TOKEN or CREDENTIAL anywhere, KEY as the last word (an AWS_ACCESS_KEY_ID is an
+    identifier, an API_KEY is not), or a connection URL that embeds a password."""
+    upper = name.upper()
+    words = re.split(r"[^A-Z0-9]+", upper)
+    return upper in SECRET_NAMES or bool(SECRET_WORDS & set(words)) or words[-1] == "KEY"
 
 
 def environment() -> str:

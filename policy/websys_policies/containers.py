@@ -11,7 +11,7 @@ from pulumi_policy import (
     Severity,
 )
 
-from .common import CONTAINER, REMOTE_IMAGE, SECRET_NAME, env_entries, is_pinned, service_of
+from .common import CONTAINER, REMOTE_IMAGE, env_entries, is_pinned, is_secret_name, service_of
 
 MANDATORY = EnforcementLevel.MANDATORY
 # Capabilities a container may add back after dropping all; anything else needs a review.
@@ -119,7 +119,7 @@ def _log_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None
 
 
 def _published_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
+    if not _containers_only(args) or _exempt(args):
         return
     ports = args.props.get("ports") or []
     if not ports:
@@ -136,7 +136,7 @@ def _no_plaintext_secret_env(args: ResourceValidationArgs, report: ReportViolati
     if not _containers_only(args):
         return
     for name, value in env_entries(args.props):
-        if value is not None and SECRET_NAME.search(name) and not name.endswith("_FILE"):
+        if value is not None and is_secret_name(name) and not name.endswith("_FILE"):
             report(f"container {args.name!r}: environment variable {name} carries a plaintext value", None)
 
 
@@ -227,6 +227,7 @@ CONTAINER_POLICIES = [
         _published_ports,
         Severity.CRITICAL,
         "Remove `ports` from the container; reach it through nginx or the internal network.",
+        exemptable=True,
     ),
     _policy(
         "env-no-plaintext-secret",
