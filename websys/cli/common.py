@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from websys.plan import PROJECT_DIR
 from websys.settings import ENVIRONMENTS, SettingsError, parse_settings, stack_file_name
@@ -39,3 +40,16 @@ def load_stack_config(
     except (StackFileError, SettingsError) as error:
         fail(str(error))
     return config, settings
+
+
+def read_plan_file(path: Path) -> dict[str, Any]:
+    """A plan written by `websys plan --json`; exit 2 with one line if it is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        fail(f"{path}: cannot read: {error.strerror}")
+    except json.JSONDecodeError as error:
+        fail(f"{path}: not a plan: invalid JSON at line {error.lineno}: {error.msg}")
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        fail(f"{path}: resources: not a plan (expected the output of `websys plan --json`)")
+    return document

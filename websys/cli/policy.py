@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from websys.cli.common import fail, load_stack_config
+from websys.cli.common import fail, load_stack_config, read_plan_file
 from websys.plan import PROJECT_DIR, record_plan
 from websys.policy_client import PolicyRunError, Violation, read_pack_config, run_pack
 
@@ -22,15 +22,7 @@ def _load_plan(stack: str | None, plan_file: Path | None, sets: list[str] | None
     if plan_file is not None:
         if stack is not None:
             fail("websys policy: give a STACK or --plan FILE, not both")
-        try:
-            document = json.loads(plan_file.read_text(encoding="utf-8"))
-        except OSError as error:
-            fail(f"{plan_file}: cannot read: {error.strerror}")
-        except json.JSONDecodeError as error:
-            fail(f"{plan_file}: not a plan: invalid JSON at line {error.lineno}: {error.msg}")
-        if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-            fail(f"{plan_file}: resources: not a plan (expected the output of `websys plan --json`)")
-        return document
+        return read_plan_file(plan_file)
     if stack is None:
         fail("websys policy: give a STACK or --plan FILE")
     config, _ = load_stack_config(stack, sets)
