@@ -77,9 +77,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{key}-data",
                 name=f"{naming.prefix(env)}-{key}-data",
                 labels=[docker.VolumeLabelArgs(label="com.websys.environment", value=env)],
-                opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)
-                ),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)),
             )
 
         def uploads(resource: str) -> list[docker.ContainerUploadArgs]:

@@ -36,3 +36,8 @@ def redis(environment: str) -> str:
 
 def nginx(environment: str) -> str:
     return f"{prefix(environment)}-nginx"
+
+
+# --- platform swarm: a stateless tier is one service; its name is its DNS name on the overlays ---
+def app_service(environment: str, service: str) -> str:
+    return f"{prefix(environment)}-{service}"
