@@ -24,7 +24,7 @@ class SwarmAppServiceArgs:
     color: Color  # the active color: its image and replica count drive the service
     swarm: SwarmSettings
     logging: LoggingSettings
-    networks: Sequence[pulumi.Input[str]]
+    networks: Sequence[pulumi.Input[str]]  # network ids
     # Plain variables only; secrets come as files (`secrets`), their paths in `*_FILE` variables.
     environment_variables: Mapping[str, str]
     secrets: Sequence[docker.ServiceTaskSpecContainerSpecSecretArgs] = ()
@@ -77,7 +77,7 @@ class SwarmAppService(pulumi.ComponentResource):
                 placement=docker.ServiceTaskSpecPlacementArgs(prefs=task.spread(swarm)),
                 log_driver=task.log_driver(args.logging),
                 networks_advanceds=[
-                    docker.ServiceTaskSpecNetworksAdvancedArgs(name=network, aliases=[args.service])
+                    docker.ServiceTaskSpecNetworksAdvancedArgs(id=network, aliases=[args.service])
                     for network in args.networks
                 ],
             ),

@@ -23,7 +23,7 @@ class SwarmProxyArgs:
     proxy: ProxySettings
     swarm: SwarmSettings
     logging: LoggingSettings
-    network: pulumi.Input[str]  # the edge overlay
+    network: pulumi.Input[str]  # the edge overlay's id
     config: docker.ServiceTaskSpecContainerSpecConfigArgs  # nginx.conf (a content-named config)
     secrets: Sequence[docker.ServiceTaskSpecContainerSpecSecretArgs]  # certificate and key
 
@@ -75,7 +75,7 @@ class SwarmProxy(pulumi.ComponentResource):
                 restart_policy=task.restart_policy(),
                 placement=docker.ServiceTaskSpecPlacementArgs(prefs=task.spread(swarm)),
                 log_driver=task.log_driver(args.logging),
-                networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(name=args.network, aliases=["nginx"])],
+                networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=args.network, aliases=["nginx"])],
             ),
             # The routing mesh publishes 80 and 443 on every node and balances over healthy tasks.
             endpoint_spec=docker.ServiceEndpointSpecArgs(

@@ -25,6 +25,9 @@ class SwarmNetwork(pulumi.ComponentResource):
 
     edge_network_name: pulumi.Output[str]
     data_network_name: pulumi.Output[str]
+    # Services name their networks by id (a name input would replace the service on every run).
+    edge_network_id: pulumi.Output[str]
+    data_network_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: SwarmNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("websys:swarm:SwarmNetwork", name, None, opts)
@@ -52,6 +55,8 @@ class SwarmNetwork(pulumi.ComponentResource):
         )
         self.edge_network_name = self.edge.name
         self.data_network_name = self.data.name
+        self.edge_network_id = self.edge.id
+        self.data_network_id = self.data.id
         self.register_outputs(
             {"edge_network_name": self.edge_network_name, "data_network_name": self.data_network_name}
         )

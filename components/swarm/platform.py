@@ -108,7 +108,7 @@ class SwarmPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        data_network, edge_network = self.network.data_network_name, self.network.edge_network_name
+        data_network, edge_network = self.network.data_network_id, self.network.edge_network_id
 
         self.postgres = SwarmPostgres(
             f"{name}-postgres",

@@ -34,7 +34,7 @@ def secret_file(path: str) -> str:
 @dataclass(frozen=True)
 class SwarmPostgresArgs:
     settings: Settings
-    data_network: pulumi.Input[str]
+    data_network: pulumi.Input[str]  # the data overlay's id
     mount_secret: SecretMount  # SwarmSecrets.mount: "database-password", "replication-password"
     mount_config: ConfigMount  # SwarmConfigs.mount: "postgresql-conf", "pg-hba-conf", init and replica scripts
 
@@ -191,7 +191,7 @@ class SwarmPostgres(pulumi.ComponentResource):
                 ),
                 log_driver=task.log_driver(settings.logging),
                 networks_advanceds=[
-                    docker.ServiceTaskSpecNetworksAdvancedArgs(name=args.data_network, aliases=[service_name, *aliases])
+                    docker.ServiceTaskSpecNetworksAdvancedArgs(id=args.data_network, aliases=[service_name, *aliases])
                 ],
             ),
             update_config=task.stateful_update(swarm),

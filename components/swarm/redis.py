@@ -19,7 +19,7 @@ NODE_LABEL = "websys.redis"
 @dataclass(frozen=True)
 class SwarmRedisArgs:
     settings: Settings
-    data_network: pulumi.Input[str]
+    data_network: pulumi.Input[str]  # the data overlay's id
     mount_secret: SecretMount  # SwarmSecrets.mount: "redis-auth", "redis-password"
     mount_config: ConfigMount  # SwarmConfigs.mount: "redis-conf"
 
@@ -84,7 +84,7 @@ class SwarmRedis(pulumi.ComponentResource):
                 log_driver=task.log_driver(settings.logging),
                 networks_advanceds=[
                     docker.ServiceTaskSpecNetworksAdvancedArgs(
-                        name=args.data_network, aliases=[self.service_name, naming.REDIS_HOST]
+                        id=args.data_network, aliases=[self.service_name, naming.REDIS_HOST]
                     )
                 ],
             ),
