@@ -57,7 +57,8 @@ class PlanDiff:
 def is_stateful(resource: dict[str, Any]) -> bool:
     if resource.get("type") in STATEFUL_TYPES:
         return True
-    if resource.get("type") == "docker:index/container:Container":
+    # Containers, and on platform swarm the data services (their volumes stay on their node).
+    if resource.get("type") in ("docker:index/container:Container", "docker:index/service:Service"):
         name = str(resource.get("inputs", {}).get("name", ""))
         return any(marker in name for marker in STATEFUL_CONTAINER_MARKERS)
     return False

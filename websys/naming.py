@@ -50,3 +50,8 @@ def backup_job(environment: str) -> str:
 
 def s3_emulator(environment: str) -> str:
     return f"{prefix(environment)}-s3"
+
+
+# --- platform swarm: a stateless tier is one service; its name is its DNS name on the overlays ---
+def app_service(environment: str, service: str) -> str:
+    return f"{prefix(environment)}-{service}"

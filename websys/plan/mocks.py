@@ -6,6 +6,7 @@ byte-identical plans, and outputs look like the real ones (64-hex ids, sha256 im
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import string
 from collections.abc import Callable
@@ -94,6 +95,30 @@ def _iam_access_key(args: MockResourceArgs) -> dict[str, Any]:
     return {"id": key_id, "secret": _generated_text(f"secret:{args.name}", 40), "status": "Active"}
 
 
+def _service(args: MockResourceArgs) -> dict[str, Any]:
+    """What the provider fills in on a service: the task spec's defaults and the endpoint mode."""
+    task_spec = dict(args.inputs.get("taskSpec", {}))
+    task_spec.setdefault("forceUpdate", 0)
+    task_spec.setdefault("runtime", "container")
+    endpoint_spec = {"mode": "vip", **dict(args.inputs.get("endpointSpec", {}))}
+    return {"taskSpec": task_spec, "endpointSpec": endpoint_spec}
+
+
+def _swarm_secret(args: MockResourceArgs) -> dict[str, Any]:
+    """A Swarm secret keeps its name and (base64) data; Docker never returns the data."""
+    return {"name": args.inputs.get("name", args.name), "data": args.inputs.get("data", "")}
+
+
+def _service_config(args: MockResourceArgs) -> dict[str, Any]:
+    """The provider stores a config's content base64-encoded in `data`."""
+    raw = str(args.inputs.get("dataRaw", ""))
+    return {"name": args.inputs.get("name", args.name), "data": base64.b64encode(raw.encode()).decode()}
+
+
+# Swarm secrets and configs are immutable: a new content is a new object with a new id.
+_ID_FROM_NAME = ("docker:index/secret:Secret", "docker:index/serviceConfig:ServiceConfig")
+
+
 _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "aws:s3/bucket:Bucket": _s3_bucket,
     "aws:kms/key:Key": _kms_key,
@@ -101,6 +126,9 @@ _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "aws:iam/accessKey:AccessKey": _iam_access_key,
     "docker:index/remoteImage:RemoteImage": _remote_image,
     "docker:index/container:Container": _container,
+    "docker:index/service:Service": _service,
+    "docker:index/secret:Secret": _swarm_secret,
+    "docker:index/serviceConfig:ServiceConfig": _service_config,
     "random:index/randomPassword:RandomPassword": _random_password,
     "tls:index/privateKey:PrivateKey": _tls_private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _tls_self_signed_cert,
@@ -111,7 +139,9 @@ class WebsysMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         make_outputs = _OUTPUTS.get(args.typ)
         outputs = make_outputs(args) if make_outputs is not None else {}
-        resource_id = str(outputs.pop("id", None) or digest(args.typ, args.name))
+        # Swarm secrets and configs are immutable: new content is a new object with a new id.
+        default_id = digest(args.typ, args.name, args.inputs.get("name")) if args.typ in _ID_FROM_NAME else None
+        resource_id = str(outputs.pop("id", None) or default_id or digest(args.typ, args.name))
         return resource_id, {**args.inputs, **outputs}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

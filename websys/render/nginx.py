@@ -75,6 +75,9 @@ class NginxRuntime:
 def upstream_servers(settings: Settings, service: str) -> list[str]:
     """host:port of every replica of the active color, named as the app component names them."""
     tier = settings.backend if service == "backend" else settings.frontend
+    if settings.platform == "swarm":
+        # One name: the service's virtual IP, balanced by Swarm over its healthy tasks.
+        return [f"{naming.app_service(settings.environment, service)}:{tier.port}"]
     color = settings.active_color
     return [
         f"{naming.replica_name(settings.environment, service, color, index)}:{tier.port}"

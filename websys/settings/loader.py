@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
 from websys.settings.monitoring import monitoring_problems
+from websys.settings.swarm import swarm_problems
 
 NAMESPACE = "websys"
 
@@ -123,6 +124,9 @@ def check_consistency(settings: Settings, source: str) -> None:
                 "to at least 1 before switching traffic to it",
             )
     for key, reason in monitoring_problems(settings)[:1]:
+        raise SettingsError(source, key, reason)
+    tls_configured = settings.tls_certificate is not None
+    for key, reason in swarm_problems(settings.environment, settings.platform, tls_configured)[:1]:
         raise SettingsError(source, key, reason)
 
 

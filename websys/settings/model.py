@@ -11,6 +11,7 @@ from websys.settings.backup import BackupSettings
 from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
+from websys.settings.swarm import Platform, SwarmSettings
 from websys.settings.types import DockerHost, DomainName, Port, Section
 
 Environment = Literal["development", "staging", "production"]
@@ -66,6 +67,9 @@ class Settings(Section):
     monitoring: MonitoringSettings = MonitoringSettings()
     data_network: DataNetworkSettings = DataNetworkSettings()
     backup: BackupSettings = BackupSettings()
+    # --- platform: one Docker host (containers, blue/green), or Docker Swarm services (production) ---
+    platform: Platform = "host"
+    swarm: SwarmSettings = SwarmSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
     database_password: SecretStr | None = None

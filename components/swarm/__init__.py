@@ -1,0 +1,1 @@
+"""The stack on Docker Swarm (`platform: swarm`): services with rolling updates instead of containers."""
