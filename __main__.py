@@ -95,6 +95,7 @@ frontend = AppService(
 )
 
 # Monitoring: Prometheus with exporters, Alertmanager and Grafana; optional in development only.
+dashboards: list[pulumi.Resource] = []  # Grafana, which nginx serves under monitoring.grafanaPath
 if settings.monitoring.enabled:
     monitoring = Monitoring(
         "monitoring",
@@ -105,12 +106,14 @@ if settings.monitoring.enabled:
             database_password=secrets.database_password,
             redis_password=secrets.redis_password,
             grafana_admin_password=secrets.grafana_admin_password,
+            scrape_containers=[container for replicas in backend.containers.values() for container in replicas],
         ),
         opts=with_docker,
     )
     pulumi.export("monitoringContainers", monitoring.container_names)
+    dashboards.append(monitoring.grafana)
 
-# The edge: nginx routes to the active color; a switch reloads it, never replaces it.
+# The edge: nginx routes to the active color (and Grafana); a switch reloads it, never replaces it.
 proxy = ReverseProxy(
     "proxy",
     ReverseProxyArgs(
@@ -131,6 +134,7 @@ proxy = ReverseProxy(
         upstream_containers=[
             *backend.containers[settings.active_color],
             *frontend.containers[settings.active_color],
+            *dashboards,
         ],
     ),
     opts=with_docker,

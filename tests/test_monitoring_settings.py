@@ -15,7 +15,7 @@ def test_per_stack_values() -> None:
     assert development.monitoring.receivers.configured == []
     assert (staging.monitoring.retention_days, production.monitoring.retention_days) == (15, 30)
     assert production.monitoring.receivers.configured == ["email"]
-    assert production.monitoring.nginx_stub_status_port == 8081
+    assert production.proxy.status_port == 8081
     assert production.monitoring.backup_metrics_port == 9188
     for image in production.monitoring.images.model_dump().values():
         assert ":" in image.rsplit("/", 1)[-1]
