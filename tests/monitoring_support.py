@@ -79,21 +79,9 @@ class LivePrometheus:
 
 
 @contextmanager
-def running_prometheus(config: Path, directory: Path, timeout: float = 30) -> Iterator[LivePrometheus]:
-    """Debian's Prometheus on a free loopback port with `config`, until the block ends."""
-    port = free_port()
-    log = directory / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
+def running_server(command: list[str], url: str, log: Path, timeout: float = 30) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `command` (a Prometheus-project server), wait until `url`/-/ready answers, stop it at the end."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -104,9 +92,9 @@ def running_prometheus(config: Path, directory: Path, timeout: float = 30) -> It
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("Prometheus did not start: " + log.read_text()[-2000:])
-            time.sleep(0.2)
-        yield LivePrometheus(process, url)
+                raise AssertionError(f"{Path(command[0]).name} did not start: " + log.read_text()[-2000:])
+            time.sleep(0.1)
+        yield process
     finally:
         process.terminate()
         try:
@@ -114,3 +102,18 @@ def running_prometheus(config: Path, directory: Path, timeout: float = 30) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@contextmanager
+def running_prometheus(config: Path, directory: Path) -> Iterator[LivePrometheus]:
+    """Debian's Prometheus on a free loopback port with `config`, until the block ends."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        tool("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with running_server(command, url, directory / "prometheus.log") as process:
+        yield LivePrometheus(process, url)

@@ -85,7 +85,7 @@ class Target:
         """A value of Prometheus's own /metrics (it cannot scrape itself here: its job names the container)."""
         with urllib.request.urlopen(f"{self.live.url}/metrics", timeout=5) as response:  # noqa: S310 loopback
             lines = response.read().decode().splitlines()
-        return next(line.split()[1] for line in lines if line.startswith(f"{name} "))
+        return str(next(line.split()[1] for line in lines if line.startswith(f"{name} ")))
 
     def on_disk(self) -> dict[str, str]:
         return {
