@@ -56,6 +56,8 @@ def test_receiver_credentials_are_secret_keys() -> None:
         ),
         ("production", ["monitoring.receivers.email.to=ops"], "monitoring.receivers.email.to", "not an email"),
         ("production", ["alertSlackWebhookUrl=https://hooks.slack.com/x"], "alertSlackWebhookUrl", "plaintext"),
+        # One status port, the edge's: the exporter reads proxy.statusPort.
+        ("production", ["monitoring.nginxStubStatusPort=8082"], "monitoring.nginxStubStatusPort", "unknown key"),
     ],
 )
 def test_bad_monitoring_settings_are_refused(stack: str, sets: list[str], key: str, reason: str) -> None:

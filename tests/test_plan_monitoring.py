@@ -321,3 +321,10 @@ def test_volumes_keep_metrics_and_dashboards_state(stack_plans: dict[str, Plan])
 def _service(container: PlannedResource) -> str:
     labels = {label["label"]: label["value"] for label in container.inputs.get("labels", [])}
     return str(labels.get("com.websys.service", ""))
+
+
+def test_the_nginx_exporter_reads_the_edges_one_status_port() -> None:
+    plan = plan_for("development", sets=["proxy.statusPort=8089"])
+    assert plan.outputs["nginxStatusUrl"] == "http://websys-development-nginx:8089/stub_status"
+    exporter = containers(plan, "nginx-exporter")[0]
+    assert f"--nginx.scrape-uri={plan.outputs['nginxStatusUrl']}" in exporter.inputs["command"]
