@@ -4,7 +4,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.backups import deploy_backups
-from components.host import deploy_host_platform
+from components.host import HostPlatform, add_edge, deploy_host_platform
 from components.network import Network
 from components.secrets import SecretSpec, StackSecrets, StackSecretsArgs
 from components.swarm.network import SwarmNetwork
@@ -34,12 +34,13 @@ if settings.platform == "swarm":
     swarm = SwarmPlatform("swarm", SwarmPlatformArgs(settings=settings, secrets=secrets), opts=with_docker)
     swarm.export()
     network: Network | SwarmNetwork = swarm.network  # attachable overlays: monitoring and backups join them
+    host: HostPlatform | None = None
 else:
     host = deploy_host_platform(settings, secrets, with_docker)
-    host.export()
     network = host.network
 
 # Monitoring: Prometheus with exporters, Alertmanager and Grafana; optional in development only.
+dashboards: list[pulumi.Resource] = []  # Grafana, which nginx serves under monitoring.grafanaPath
 if settings.monitoring.enabled:
     monitoring = Monitoring(
         "monitoring",
@@ -50,10 +51,16 @@ if settings.monitoring.enabled:
             database_password=secrets.database_password,
             redis_password=secrets.redis_password,
             grafana_admin_password=secrets.grafana_admin_password,
+            scrape_containers=host.backend_containers if host is not None else [],
         ),
         opts=with_docker,
     )
     pulumi.export("monitoringContainers", monitoring.container_names)
+    dashboards.append(monitoring.grafana)
+
+if host is not None:
+    add_edge(host, settings, with_docker, also_serves=dashboards)
+    host.export()
 
 # Backups to S3, restore drills and the compliance log archive.
 backups = deploy_backups(

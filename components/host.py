@@ -5,6 +5,7 @@ A function, not a component: the resources keep the names and parents they have 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -21,16 +22,22 @@ from websys.render.nginx import render_nginx, render_nginx_bootstrap
 from websys.settings import Settings
 
 
-@dataclass(frozen=True)
+@dataclass
 class HostPlatform:
     network: Network
     postgres: Postgres
     redis: Redis
     backend: AppService
     frontend: AppService
-    proxy: ReverseProxy
+    proxy: ReverseProxy | None = None
+
+    @property
+    def backend_containers(self) -> list[pulumi.Resource]:
+        """Every backend replica of both colors: Prometheus scrapes them all."""
+        return [container for replicas in self.backend.containers.values() for container in replicas]
 
     def export(self) -> None:
+        assert self.proxy is not None, "add_edge() first"
         pulumi.export("platform", "host")
         pulumi.export("frontendContainers", self.frontend.container_names)
         pulumi.export("backendContainers", self.backend.container_names)
@@ -44,6 +51,8 @@ class HostPlatform:
 def deploy_host_platform(
     settings: Settings, secrets: StackSecrets, with_docker: pulumi.ResourceOptions
 ) -> HostPlatform:
+    """Networks, the data tier and the app colors; the edge comes with `add_edge`, once whatever else
+    nginx serves (Grafana) exists."""
     env = settings.environment
     network = Network(
         "network", NetworkArgs(environment=env, data_subnet=settings.data_network.subnet), opts=with_docker
@@ -103,15 +112,25 @@ def deploy_host_platform(
         opts=with_docker,
     )
 
-    # The edge: nginx routes to the active color; a switch reloads it, never replaces it.
-    proxy = ReverseProxy(
+    return HostPlatform(network, postgres, redis, backend, frontend)
+
+
+def add_edge(
+    host: HostPlatform,
+    settings: Settings,
+    with_docker: pulumi.ResourceOptions,
+    also_serves: Sequence[pulumi.Resource] = (),
+) -> ReverseProxy:
+    """nginx routes to the active color (and to `also_serves`); a switch reloads it, never replaces it."""
+    env = settings.environment
+    host.proxy = ReverseProxy(
         "proxy",
         ReverseProxyArgs(
             environment=env,
             proxy=settings.proxy,
             logging=settings.logging,
             docker_host=settings.docker.host,
-            network=network.edge_network_name,
+            network=host.network.edge_network_name,
             config=render_nginx(settings),
             bootstrap_config=render_nginx_bootstrap(settings),
             tls=TlsSource(
@@ -122,10 +141,11 @@ def deploy_host_platform(
                 stack=pulumi.get_stack(),
             ),
             upstream_containers=[
-                *backend.containers[settings.active_color],
-                *frontend.containers[settings.active_color],
+                *host.backend.containers[settings.active_color],
+                *host.frontend.containers[settings.active_color],
+                *also_serves,
             ],
         ),
         opts=with_docker,
     )
-    return HostPlatform(network, postgres, redis, backend, frontend, proxy)
+    return host.proxy

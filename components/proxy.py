@@ -3,7 +3,7 @@
 The container is created once with a bootstrap configuration that never changes. Everything a
 deploy changes (the rendered nginx.conf with the active color's replicas, the certificate and
 key) reaches the running nginx through a pulumi-command `local.Command` that runs
-`websys/edge/push-nginx-config.sh`: stage the files, `nginx -t`, reload. A switch of color or a
+`websys/push/push-config.sh` with `nginx-apply.sh`: stage the files, `nginx -t`, reload. A switch of color or a
 change of replica count therefore updates that command, never the container, and a config that
 nginx refuses fails `pulumi up` with nginx's message while the old one keeps serving.
 """
@@ -20,7 +20,7 @@ import pulumi_tls as tls
 from pydantic import SecretStr
 
 from websys import naming
-from websys.edge import APPLY_SCRIPT, PUSH_SCRIPT, script_text
+from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.render.nginx import CERTIFICATE_PATH, CONFIG_PATH, HEALTH_PATH, PRIVATE_KEY_PATH, STATUS_PATH
 from websys.settings.app import LoggingSettings
 from websys.settings.services import ProxySettings
@@ -124,17 +124,18 @@ class ReverseProxy(pulumi.ComponentResource):
 
         environment: dict[str, pulumi.Input[str]] = {
             "DOCKER_HOST": args.docker_host,
-            "WEBSYS_NGINX_EXEC": f"docker exec -i {self.container_name}",
-            "WEBSYS_NGINX_APPLY": script_text(APPLY_SCRIPT),
-            "WEBSYS_NGINX_CONFIG_PATH": CONFIG_PATH,
-            "WEBSYS_NGINX_CONFIG": args.config,
-            "WEBSYS_TLS_CERTIFICATE_PATH": CERTIFICATE_PATH,
-            "WEBSYS_TLS_CERTIFICATE": certificate,
-            "WEBSYS_TLS_PRIVATE_KEY_PATH": PRIVATE_KEY_PATH,
-            "WEBSYS_TLS_PRIVATE_KEY": private_key,
+            **push_environment(
+                "nginx",
+                f"docker exec -i {self.container_name}",
+                NGINX_APPLY_SCRIPT,
+                [
+                    PushedFile("WEBSYS_NGINX_CONFIG", CONFIG_PATH, args.config),
+                    PushedFile("WEBSYS_TLS_CERTIFICATE", CERTIFICATE_PATH, certificate),
+                    PushedFile("WEBSYS_TLS_PRIVATE_KEY", PRIVATE_KEY_PATH, private_key, mode="600"),
+                ],
+                refuse=missing,
+            ),
         }
-        if missing:
-            environment["WEBSYS_TLS_MISSING"] = missing
         # Runs again whenever its environment changes (a new config, certificate or key), and is
         # replaced (so runs again) when the container is: a new container needs the files too.
         self.config_push = command.local.Command(

@@ -1,10 +1,19 @@
-"""Monitoring: Prometheus, Alertmanager and Grafana with their rendered files, and the exporters."""
+"""Monitoring: Prometheus, Alertmanager and Grafana with their rendered files, and the exporters.
+
+Prometheus's configuration and rules change with every new scrape target (a backend replica, a
+PostgreSQL replica), so they never reach it as uploads (a changed upload replaces the container):
+the container starts from a bootstrap prometheus.yml that never changes, and a pulumi-command
+`local.Command` pushes the rendered files into the running container with
+`websys/push/push-config.sh` and `prometheus-apply.sh` (`promtool check config`, then SIGHUP).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 from monitoring import alertmanager, files, prometheus, runtime, targets
@@ -13,6 +22,7 @@ from monitoring.exporters import Exporters, ExportersArgs
 from monitoring.grafana import grafana_environment
 from websys import naming
 from websys.app_env import env_list
+from websys.push import PROMETHEUS_APPLY_SCRIPT, PUSH_SCRIPT, push_environment, script_text
 from websys.settings import Settings
 
 
@@ -24,6 +34,9 @@ class MonitoringArgs:
     database_password: pulumi.Output[str]  # every Output here is secret
     redis_password: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
+    # The containers Prometheus scrapes that other components build (the backend replicas): the
+    # config push waits for them, so a new target is scraped once it exists.
+    scrape_containers: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -88,7 +101,8 @@ class Monitoring(pulumi.ComponentResource):
 
         # Config files arrive as uploads at creation, which Docker refuses on a read-only root
         # filesystem: these three keep a writable one; everything else about them is hardened.
-        # A changed file replaces the container (its data stays on the volume).
+        # Alertmanager's and Grafana's files change rarely, and a changed one replaces the
+        # container (its data stays on the volume). Prometheus only gets its bootstrap this way.
         prometheus_data = volume("prometheus")
         self.prometheus = hardened_container(
             files.PROMETHEUS_RESOURCE,
@@ -108,9 +122,34 @@ class Monitoring(pulumi.ComponentResource):
                 volumes=[
                     docker.ContainerVolumeArgs(volume_name=prometheus_data.name, container_path=prometheus.DATA_DIR)
                 ],
-                uploads=uploads(files.PROMETHEUS_RESOURCE),
+                # Owned by Prometheus's user, as the image's /etc/prometheus is: the push replaces it.
+                uploads=[
+                    docker.ContainerUploadArgs(
+                        file=prometheus.CONFIG_PATH,
+                        content=prometheus.render_prometheus_bootstrap(settings),
+                        owner="65534",
+                        group="65534",
+                    )
+                ],
             ),
             child,
+        )
+        # Runs again whenever a rendered file changes, and is replaced (so runs again) when the
+        # container is: a new container starts from the bootstrap and needs the files too.
+        push = push_environment(
+            "prometheus",
+            f"docker exec -i {targets.prometheus_name(env)}",
+            PROMETHEUS_APPLY_SCRIPT,
+            files.prometheus_pushed_files(settings),
+        )
+        self.prometheus_config = command.local.Command(
+            f"{files.PROMETHEUS_RESOURCE}-config",
+            create=script_text(PUSH_SCRIPT),
+            interpreter=["/bin/sh", "-c"],
+            environment={"DOCKER_HOST": settings.docker.host, **push},
+            triggers=[self.prometheus.id],
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus, *args.scrape_containers]),
         )
 
         alertmanager_data = volume("alertmanager")

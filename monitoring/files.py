@@ -6,11 +6,18 @@ from dataclasses import dataclass
 
 from monitoring import alertmanager, grafana, prometheus, rules
 from monitoring.dashboards import dashboards, render_dashboard
+from websys.push import PushedFile
 from websys.settings import Settings
 
 PROMETHEUS_RESOURCE = "monitoring-prometheus"
 ALERTMANAGER_RESOURCE = "monitoring-alertmanager"
 GRAFANA_RESOURCE = "monitoring-grafana"
+# The environment variables that carry Prometheus's files to push-config.sh, by kind.
+PROMETHEUS_PUSH_VARIABLES = {
+    "prometheus": "WEBSYS_PROMETHEUS_CONFIG",
+    "prometheus-rules": "WEBSYS_PROMETHEUS_RULES",
+    "prometheus-rules-test": "WEBSYS_PROMETHEUS_RULES_TESTS",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def monitoring_files(settings: Settings) -> list[RenderedFile]:
             f"prometheus/tests/{rules.TESTS_FILE}",
             "prometheus-rules-test",
             PROMETHEUS_RESOURCE,
-            f"/etc/prometheus/tests/{rules.TESTS_FILE}",
+            f"{prometheus.CONFIG_DIR}/tests/{rules.TESTS_FILE}",
             rules.render_rules_tests(settings),
         ),
         RenderedFile(
@@ -86,3 +93,16 @@ def monitoring_files(settings: Settings) -> list[RenderedFile]:
 
 def files_for(settings: Settings, resource: str) -> list[RenderedFile]:
     return [file for file in monitoring_files(settings) if file.resource == resource]
+
+
+def prometheus_pushed_files(settings: Settings, config_dir: str = prometheus.CONFIG_DIR) -> list[PushedFile[str]]:
+    """Prometheus's files as the config push delivers them, prometheus.yml first; `config_dir`
+    stands for the container's /etc/prometheus (a test's tmp dir runs the same push)."""
+    return [
+        PushedFile(
+            PROMETHEUS_PUSH_VARIABLES[file.kind],
+            config_dir + file.target.removeprefix(prometheus.CONFIG_DIR),
+            file.content,
+        )
+        for file in files_for(settings, PROMETHEUS_RESOURCE)
+    ]

@@ -9,8 +9,9 @@ import yaml
 from monitoring.targets import ALERTMANAGER_PORT, alertmanager_name, scrape_jobs
 from websys.settings import Settings
 
-CONFIG_PATH = "/etc/prometheus/prometheus.yml"
-RULES_DIR = "/etc/prometheus/rules"
+CONFIG_DIR = "/etc/prometheus"
+CONFIG_PATH = f"{CONFIG_DIR}/prometheus.yml"
+RULES_DIR = f"{CONFIG_DIR}/rules"
 # Relative to prometheus.yml, so the same file works in the container and in a test's tmp dir.
 RULE_FILES_GLOB = "rules/*.yml"
 DATA_DIR = "/prometheus"
@@ -52,6 +53,15 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
 def render_prometheus_config(settings: Settings) -> str:
     header = f"# prometheus.yml of websys {settings.environment}: rendered from the stack settings; do not edit.\n"
     return header + yaml.safe_dump(prometheus_config(settings), sort_keys=False, default_flow_style=False)
+
+
+def render_prometheus_bootstrap(settings: Settings) -> str:
+    """What the Prometheus container starts with before the first checked reload: no scrape job,
+    no rule, only the stack's environment label. It depends on nothing a deploy changes, so the
+    container is never replaced for a new target or rule; the rendered files arrive by a push."""
+    document = {"global": {"external_labels": {"environment": settings.environment}}}
+    header = "# Bootstrap: replaced by the rendered prometheus.yml through a checked reload (SIGHUP).\n"
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
 def prometheus_command(settings: Settings) -> list[str]:

@@ -12,9 +12,9 @@ from monitoring.targets import (
     PROMETHEUS_PORT,
     REDIS_EXPORTER_PORT,
     PostgresServer,
-    nginx_stub_status_url,
 )
 from websys import naming
+from websys.render.nginx import STATUS_PATH
 from websys.settings import Settings
 
 NOBODY = "65534:65534"  # the unprivileged user of the Prometheus project's images
@@ -86,6 +86,12 @@ def redis_exporter_environment(settings: Settings) -> dict[str, str]:
 
 def redis_exporter_healthcheck() -> list[str]:
     return wget_healthcheck(REDIS_EXPORTER_PORT, "/health")
+
+
+def nginx_stub_status_url(settings: Settings) -> str:
+    """Where nginx-prometheus-exporter reads nginx's counters: the edge's status port
+    (`proxy.statusPort`, on the edge network only), at the path the nginx renderer serves it."""
+    return f"http://{naming.nginx(settings.environment)}:{settings.proxy.status_port}{STATUS_PATH}"
 
 
 def nginx_exporter_command(settings: Settings) -> list[str]:

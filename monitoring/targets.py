@@ -143,9 +143,3 @@ def scrape_jobs(settings: Settings) -> list[ScrapeJob]:
         ),
         ScrapeJob("backup", [Target(backup_name(env), monitoring.backup_metrics_port)], source="backup"),
     ]
-
-
-def nginx_stub_status_url(settings: Settings) -> str:
-    """Where nginx-prometheus-exporter reads nginx's counters (an edge-network-only port)."""
-    monitoring = settings.monitoring
-    return f"http://{naming.nginx(settings.environment)}:{monitoring.nginx_stub_status_port}{monitoring.nginx_stub_status_path}"

@@ -3,7 +3,7 @@
 Replica hostnames (the container names the config routes to) resolve inside a private mount
 namespace (`unshare --mount` with a bind-mounted /etc/hosts) to loopback addresses where
 `tests/edge_replica.py` servers answer. Configuration changes go through the deployment's own
-`push-nginx-config.sh`, with `nsenter` into nginx's namespace instead of `docker exec`.
+`push-config.sh` with `nginx-apply.sh`, with `nsenter` into nginx's namespace instead of `docker exec`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitoring.targets import grafana_name
 from websys import naming
-from websys.edge import APPLY_SCRIPT, PUSH_SCRIPT, script_text
 from websys.plan import PROJECT_DIR
+from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.render.nginx import NginxRuntime, render_nginx, render_nginx_bootstrap
 from websys.settings import COLORS, Settings, parse_settings, stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
 REPLICA_SCRIPT = Path(__file__).with_name("edge_replica.py")
 SERVICES = ("frontend", "backend")
+# Grafana's stand-in: nginx proxies to the container's fixed port 3000, on an address of its own.
+GRAFANA_ADDRESS = "127.0.30.1"
+GRAFANA_PORT = 3000
 
 
 def nginx_binary() -> str:
@@ -85,7 +89,7 @@ def replica_addresses(settings: Settings, extra: int = 0) -> dict[tuple[str, str
 
 
 def hosts_file(settings: Settings, addresses: dict[tuple[str, str, int], str]) -> str:
-    lines = ["127.0.0.1 localhost"]
+    lines = ["127.0.0.1 localhost", f"{GRAFANA_ADDRESS} {grafana_name(settings.environment)}"]
     for (service, color, index), address in sorted(addresses.items()):
         lines.append(f"{address} {naming.replica_name(settings.environment, service, color, index)}")
     return "\n".join(lines) + "\n"
@@ -195,6 +199,9 @@ class LiveEdge:
             replica = Replica(service, color, index, address, port)
             self.replicas.append(replica)
             replica.start()
+        grafana = Replica("grafana", "none", 1, GRAFANA_ADDRESS, GRAFANA_PORT)
+        self.replicas.append(grafana)
+        grafana.start()
         # As the container does: start with the bootstrap, then the first checked push.
         self.config_path.write_text(render_nginx_bootstrap(settings, self.runtime))
         self.process = subprocess.Popen(
@@ -252,20 +259,24 @@ class LiveEdge:
 
     # -- the deployment's write, test and reload path -------------------------------------------
     def push(self, config: str, timeout: float = 30, **overrides: str) -> PushResult:
-        """Run push-nginx-config.sh exactly as the local.Command does (`/bin/sh -c SCRIPT`);
-        `overrides` replace or add environment variables (another key, WEBSYS_TLS_MISSING)."""
+        """Run push-config.sh exactly as the local.Command does (`/bin/sh -c SCRIPT`); `overrides`
+        replace or add environment variables (another key, WEBSYS_REFUSE)."""
         assert self.process is not None
         environment = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin") + ":/usr/sbin:/sbin",
             "NGINX": self.nginx,
-            "WEBSYS_NGINX_EXEC": f"nsenter --target {self.process.pid} --mount --",
-            "WEBSYS_NGINX_APPLY": script_text(APPLY_SCRIPT),
-            "WEBSYS_NGINX_CONFIG_PATH": str(self.config_path),
-            "WEBSYS_NGINX_CONFIG": config,
-            "WEBSYS_TLS_CERTIFICATE_PATH": self.runtime.certificate,
-            "WEBSYS_TLS_CERTIFICATE": self.certificate.read_text(),
-            "WEBSYS_TLS_PRIVATE_KEY_PATH": self.runtime.private_key,
-            "WEBSYS_TLS_PRIVATE_KEY": self.private_key.read_text(),
+            **push_environment(
+                "nginx",
+                f"nsenter --target {self.process.pid} --mount --",
+                NGINX_APPLY_SCRIPT,
+                [
+                    PushedFile("WEBSYS_NGINX_CONFIG", str(self.config_path), config),
+                    PushedFile("WEBSYS_TLS_CERTIFICATE", self.runtime.certificate, self.certificate.read_text()),
+                    PushedFile(
+                        "WEBSYS_TLS_PRIVATE_KEY", self.runtime.private_key, self.private_key.read_text(), mode="600"
+                    ),
+                ],
+            ),
             **overrides,
         }
         done = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from monitoring.alertmanager import render_alertmanager_config, secret_files
-from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, free_port, run, settings_for, tool
+from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, free_port, run, running_server, settings_for, tool
 from websys.settings import Settings
 
 TARGET = "websys-production-postgres-exporter-primary:9187"
@@ -35,39 +34,16 @@ def alertmanager(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     config = directory / "alertmanager.yml"
     config.write_text(render_alertmanager_config(settings, secrets_dir=str(secrets)))
     port = free_port()
-    binary = tool("prometheus-alertmanager")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / "alertmanager.log").open("w"),
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:  # noqa: S310 loopback
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("Alertmanager did not start: " + (directory / "alertmanager.log").read_text()[-2000:])
-            time.sleep(0.1)
+    command = [
+        tool("prometheus-alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with running_server(command, url, directory / "alertmanager.log", timeout=20):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def api(url: str, path: str, body: object | None = None) -> Any:

@@ -141,6 +141,16 @@ def test_stub_status_is_served_on_the_internal_port_only(edge: LiveEdge) -> None
     assert b"Active connections" not in public.body  # the public port routes it to the frontend
 
 
+def test_grafana_is_proxied_under_its_path_with_its_own_csp(edge: LiveEdge) -> None:
+    response = edge.get("/grafana/api/health")
+    assert response.status == 200
+    body = json.loads(response.body)
+    assert (body["service"], body["path"]) == ("grafana", "/grafana/api/health")  # the path unchanged
+    assert header_problems(response) == []
+    assert "'unsafe-eval'" in response.headers["content-security-policy"]
+    assert "'unsafe-eval'" not in edge.get("/").headers["content-security-policy"]
+
+
 def test_a_broken_config_is_refused_and_blue_keeps_serving(edge: LiveEdge) -> None:
     edge.activate("blue")
     before = edge.config_path.read_text()
@@ -168,9 +178,9 @@ def test_a_bad_key_or_no_certificate_changes_nothing(edge: LiveEdge, tmp_path: P
     assert mismatch.returncode == 1
     assert "key values mismatch" in mismatch.stderr
     assert other_key.read_text().splitlines()[1] not in mismatch.stderr + mismatch.stdout
-    missing = edge.push(edge.render("green"), WEBSYS_TLS_MISSING="no TLS certificate for production: set it")
+    missing = edge.push(edge.render("green"), WEBSYS_REFUSE="no TLS certificate for production: set it")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "push-nginx-config: no TLS certificate for production: set it"
+    assert missing.stderr.strip() == "push-config (nginx): no TLS certificate for production: set it"
     assert [f.read_bytes() for f in files] == before
     assert not [f for f in Path(edge.runtime.certificate).parent.iterdir() if f.name.endswith(".next")]
     assert all(edge.get(path).color == "blue" for path in ("/", "/api/items") * 5)

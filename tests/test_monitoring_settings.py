@@ -15,7 +15,7 @@ def test_per_stack_values() -> None:
     assert development.monitoring.receivers.configured == []
     assert (staging.monitoring.retention_days, production.monitoring.retention_days) == (15, 30)
     assert production.monitoring.receivers.configured == ["email"]
-    assert production.monitoring.nginx_stub_status_port == 8081
+    assert production.proxy.status_port == 8081
     assert production.monitoring.backup_metrics_port == 9188
     for image in production.monitoring.images.model_dump().values():
         assert ":" in image.rsplit("/", 1)[-1]
@@ -56,6 +56,8 @@ def test_receiver_credentials_are_secret_keys() -> None:
         ),
         ("production", ["monitoring.receivers.email.to=ops"], "monitoring.receivers.email.to", "not an email"),
         ("production", ["alertSlackWebhookUrl=https://hooks.slack.com/x"], "alertSlackWebhookUrl", "plaintext"),
+        # One status port, the edge's: the exporter reads proxy.statusPort.
+        ("production", ["monitoring.nginxStubStatusPort=8082"], "monitoring.nginxStubStatusPort", "unknown key"),
     ],
 )
 def test_bad_monitoring_settings_are_refused(stack: str, sets: list[str], key: str, reason: str) -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from monitoring.targets import grafana_name
 from tests.edge_support import make_certificate, nginx_binary, stack_settings
 from websys.render.nginx import (
     CERTIFICATE_PATH,
     CONFIG_PATH,
     PRIVATE_KEY_PATH,
     TLS_CIPHERS,
+    grafana_content_security_policy,
     render_nginx,
     render_nginx_bootstrap,
     upstream_servers,
@@ -43,6 +45,8 @@ def container_nginx_t(config: str, settings: Settings, tmp_path: Path) -> subpro
         for service in ("backend", "frontend")
         for server in upstream_servers(settings, service)
     ]
+    if settings.monitoring.enabled:
+        names.append(grafana_name(settings.environment))  # nginx serves Grafana under its path
     hosts.write_text("127.0.0.1 localhost " + " ".join(names) + "\n")
     logs.mkdir()
     script = (
@@ -139,8 +143,9 @@ def test_security_headers_on_every_server_and_no_legacy_xss_filter() -> None:
     servers = config.count("    server {")
     assert servers == 4  # redirect, app, api, status
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
-        assert config.count(f"add_header {header} ") == 3, header  # every public server
-    assert config.count('add_header X-XSS-Protection "0" always;') == 3
+        # every public server, and Grafana's location (which must repeat them)
+        assert config.count(f"add_header {header} ") == 4, header
+    assert config.count('add_header X-XSS-Protection "0" always;') == 4
     assert "1; mode=block" not in config
     # An app cannot weaken them: its own copies are hidden.
     assert "proxy_hide_header X-Frame-Options;" in config
@@ -171,6 +176,38 @@ def test_routes_health_status_and_redirect() -> None:
     assert re.search(r"listen 8081;.*?deny all;.*?stub_status;", config, re.S)
     assert "listen 443 ssl default_server;" in config
     assert "listen 80 default_server;" in config
+
+
+def _server_blocks(config: str) -> dict[str, str]:
+    """The text of each HTTPS server, by server_name."""
+    blocks = {}
+    for block in config.split("    server {")[1:]:
+        name = re.search(r"server_name (\S+);", block)
+        if name and "ssl" in block.split("\n", 2)[1]:
+            blocks[name.group(1)] = block
+    return blocks
+
+
+def test_grafana_is_served_under_its_path_on_the_frontend_domain_only() -> None:
+    staging = render_nginx(stack_settings("staging"))
+    blocks = _server_blocks(staging)
+    assert set(blocks) == {"staging.websys.company.com", "api-staging.websys.company.com"}
+    grafana = re.search(r"location /grafana/ \{(.*?)\n        \}", blocks["staging.websys.company.com"], re.S)
+    assert grafana
+    location = grafana.group(1)
+    assert "proxy_pass http://websys-staging-grafana:3000;" in location  # the URI passes unchanged
+    assert "proxy_set_header Upgrade $http_upgrade;" in location
+    assert "proxy_set_header Connection $connection_upgrade;" in location
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in location
+    assert f'add_header Content-Security-Policy "{grafana_content_security_policy()}" always;' in location
+    # A location's own add_header drops the server's: every security header is repeated.
+    server_level = blocks["staging.websys.company.com"].split("        location ")[0]
+    assert location.count("add_header ") == server_level.count("add_header ") == 8
+    assert "grafana" not in blocks["api-staging.websys.company.com"]
+    without = render_nginx(stack_settings("development", ["monitoring.enabled=false"]))
+    assert "grafana" not in without
+    custom = render_nginx(stack_settings("production", ["monitoring.grafanaPath=/ops/grafana/"]))
+    assert "location /ops/grafana/ {" in custom
 
 
 def test_access_log_is_json_with_the_guides_fields() -> None:

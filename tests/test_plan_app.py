@@ -144,9 +144,9 @@ def test_scaling_adds_containers_and_changes_no_other_resource(stack_plans: dict
     changed = [
         urn for urn in old if old[urn].to_json() != new[urn].to_json() and old[urn].type != "pulumi:pulumi:Stack"
     ]
-    # Prometheus gets the new replicas' scrape targets, and the edge's config push runs again (a checked
-    # nginx reload that adds them); nothing else changes.
-    assert sorted(urn.rsplit("::", 1)[1] for urn in changed) == ["monitoring-prometheus", "proxy-config"]
+    # The config pushes run again: Prometheus's (a checked reload that scrapes the new replicas) and
+    # the edge's (a checked nginx reload that routes to them); no container and nothing else changes.
+    assert sorted(urn.rsplit("::", 1)[1] for urn in changed) == ["monitoring-prometheus-config", "proxy-config"]
 
 
 def test_green_replicas_get_their_own_image_and_names() -> None:

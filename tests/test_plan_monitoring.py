@@ -9,11 +9,15 @@ import pytest
 import yaml
 
 from monitoring import targets
+from monitoring.files import PROMETHEUS_PUSH_VARIABLES, PROMETHEUS_RESOURCE, files_for
+from monitoring.prometheus import render_prometheus_bootstrap
 from monitoring.targets import scrape_jobs
 from tests.monitoring_support import settings_for
 from tests.planning import CONTAINER, NETWORK, containers, env_of, network_names, plan_for
 from websys import naming
 from websys.plan import SECRET, Plan, PlannedResource
+from websys.plan.mocks import digest
+from websys.push import PUSH_SCRIPT, script_text
 from websys.settings import Settings
 
 STACKS = ["development", "staging", "production"]
@@ -33,15 +37,13 @@ def by_name(plan: Plan) -> dict[str, PlannedResource]:
     return {resource.inputs["name"]: resource for resource in plan.of_type(CONTAINER)}
 
 
-def uploaded(container: PlannedResource, path: str) -> str:
-    for upload in container.inputs.get("uploads", []):
-        if upload["file"] == path:
-            return str(upload["content"])
-    raise AssertionError(f"{container.name} gets no {path}")
+def prometheus_push(plan: Plan) -> PlannedResource:
+    return plan.by_name("monitoring-prometheus-config")
 
 
 def prometheus_config(plan: Plan) -> dict[str, Any]:
-    text = uploaded(plan.by_name("monitoring-prometheus"), "/etc/prometheus/prometheus.yml")
+    """prometheus.yml as the config push delivers it to the running Prometheus."""
+    text = prometheus_push(plan).inputs["environment"]["WEBSYS_PROMETHEUS_CONFIG"]
     document: dict[str, Any] = yaml.safe_load(text)
     return document
 
@@ -141,6 +143,64 @@ def test_adding_a_backend_replica_adds_its_target(stack_plans: dict[str, Plan]) 
     ]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_starts_from_a_fixed_bootstrap_and_gets_its_files_by_a_checked_push(
+    stack_plans: dict[str, Plan], stack: str
+) -> None:
+    plan = stack_plans[stack]
+    settings = settings_for(stack)
+    container = plan.by_name("monitoring-prometheus")
+    assert container.inputs["uploads"] == [
+        {
+            "content": render_prometheus_bootstrap(settings),
+            "file": "/etc/prometheus/prometheus.yml",
+            "owner": "65534",
+            "group": "65534",
+        }
+    ]
+    push = prometheus_push(plan)
+    environment = push.inputs["environment"]
+    assert environment["WEBSYS_EXEC"] == f"docker exec -i websys-{stack}-prometheus"
+    assert environment["DOCKER_HOST"] == plan.of_type("pulumi:providers:docker")[0].inputs["host"]
+    assert environment["WEBSYS_FILES"].splitlines() == [
+        "WEBSYS_PROMETHEUS_CONFIG 644 /etc/prometheus/prometheus.yml",
+        "WEBSYS_PROMETHEUS_RULES 644 /etc/prometheus/rules/websys.rules.yml",
+        "WEBSYS_PROMETHEUS_RULES_TESTS 644 /etc/prometheus/tests/websys.rules.test.yml",
+    ]
+    for rendered in files_for(settings, PROMETHEUS_RESOURCE):
+        variable = PROMETHEUS_PUSH_VARIABLES[rendered.kind]
+        assert environment[variable] == rendered.content
+    assert "promtool" in environment["WEBSYS_APPLY"]
+    assert "kill -HUP" in environment["WEBSYS_APPLY"]
+    assert push.inputs["create"] == script_text(PUSH_SCRIPT)
+    # A new container starts from the bootstrap: the push runs again for it.
+    assert push.inputs["triggers"] == [digest(CONTAINER, "monitoring-prometheus")]
+    assert "triggers[*]" in push.options.replace_on_changes
+    # New backend replicas exist before they are scraped.
+    assert {container.urn, *(c.urn for c in containers(plan, "backend"))} <= set(push.dependencies)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [["backend.blue.replicas=5"], ["backend.green.replicas=2"], ["deploy.activeColor=green"]],
+)
+def test_scaling_or_switching_the_app_changes_no_monitoring_container(change: list[str]) -> None:
+    """Only the config pushes change; every container but the new replicas stays as it is."""
+    ready = ["backend.green.replicas=3", "frontend.green.replicas=2"]
+    before = plan_for("production", sets=ready)
+    after = plan_for("production", sets=[*ready, *change])
+    old = {r.urn: r.to_json() for r in before.resources}
+    differing = sorted(
+        r.name
+        for r in after.resources
+        if r.urn in old and old[r.urn] != r.to_json() and r.type != "pulumi:pulumi:Stack"
+    )
+    assert set(differing) <= {"proxy-config", "monitoring-prometheus-config"}, differing
+    assert not [r for r in after.resources if r.urn in old and r.type == CONTAINER and old[r.urn] != r.to_json()]
+    if change != ["deploy.activeColor=green"]:
+        assert "monitoring-prometheus-config" in differing
+
+
 def test_both_colors_are_scraped_and_labelled() -> None:
     plan = plan_for("production", sets=["backend.green.replicas=2"])
     backend = job_targets(plan, "backend")
@@ -180,7 +240,7 @@ def test_monitoring_containers_are_hardened(stack_plans: dict[str, Plan], stack:
         else:
             assert inputs["healthcheck"]["tests"][0] == "CMD"
             assert inputs["wait"] is True
-        if service not in ("prometheus", "alertmanager", "grafana"):  # these three receive uploads
+        if service not in ("prometheus", "alertmanager", "grafana"):  # these three receive files
             assert inputs["readOnly"] is True
     grafana = plan.by_name("monitoring-grafana").inputs
     assert "3001" not in json.dumps(grafana)
@@ -261,3 +321,10 @@ def test_volumes_keep_metrics_and_dashboards_state(stack_plans: dict[str, Plan])
 def _service(container: PlannedResource) -> str:
     labels = {label["label"]: label["value"] for label in container.inputs.get("labels", [])}
     return str(labels.get("com.websys.service", ""))
+
+
+def test_the_nginx_exporter_reads_the_edges_one_status_port() -> None:
+    plan = plan_for("development", sets=["proxy.statusPort=8089"])
+    assert plan.outputs["nginxStatusUrl"] == "http://websys-development-nginx:8089/stub_status"
+    exporter = containers(plan, "nginx-exporter")[0]
+    assert f"--nginx.scrape-uri={plan.outputs['nginxStatusUrl']}" in exporter.inputs["command"]

@@ -97,11 +97,17 @@ def test_the_push_carries_the_rendered_config_and_waits_for_what_it_routes_to(
     push = config_push(plan)
     environment = push.inputs["environment"]
     assert environment["WEBSYS_NGINX_CONFIG"] == render_nginx(stack_settings(stack))
-    assert environment["WEBSYS_NGINX_EXEC"] == f"docker exec -i websys-{stack}-nginx"
+    assert environment["WEBSYS_EXEC"] == f"docker exec -i websys-{stack}-nginx"
+    assert environment["WEBSYS_FILES"].splitlines() == [
+        "WEBSYS_NGINX_CONFIG 644 /etc/nginx/nginx.conf",
+        "WEBSYS_TLS_CERTIFICATE 644 /etc/nginx/tls/websys.crt",
+        "WEBSYS_TLS_PRIVATE_KEY 600 /etc/nginx/tls/websys.key",
+    ]
     assert environment["DOCKER_HOST"] == plan.of_type("pulumi:providers:docker")[0].inputs["host"]
     assert environment["WEBSYS_TLS_PRIVATE_KEY"] == (SECRET if stack == "development" else "")
     assert push.inputs["interpreter"] == ["/bin/sh", "-c"]
-    assert "nginx-apply.sh" in environment["WEBSYS_NGINX_APPLY"]
+    assert "nginx-apply.sh" in environment["WEBSYS_APPLY"]
+    assert "push-config.sh" in push.inputs["create"]
     # A new nginx container gets the files again.
     assert push.inputs["triggers"] == [digest(CONTAINER, "proxy-nginx")]  # the container's id
     assert "triggers[*]" in push.options.replace_on_changes
@@ -173,10 +179,10 @@ def test_staging_and_production_never_get_a_self_signed_certificate(stack_plans:
     assert not plan.of_type(TLS_KEY)
     assert not plan.of_type(TLS_CERT)
     assert plan.outputs["tlsCertificate"] == "missing"
-    missing = config_push(plan).inputs["environment"]["WEBSYS_TLS_MISSING"]
+    missing = config_push(plan).inputs["environment"]["WEBSYS_REFUSE"]
     assert f"pulumi config set --secret websys:tlsCertificate --stack {stack}" in missing
-    assert "WEBSYS_TLS_MISSING" in config_push(plan).inputs["create"]
-    assert "WEBSYS_TLS_MISSING" not in config_push(stack_plans["development"]).inputs["environment"]
+    assert "WEBSYS_REFUSE" in config_push(plan).inputs["create"]
+    assert "WEBSYS_REFUSE" not in config_push(stack_plans["development"]).inputs["environment"]
 
 
 def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path) -> None:
@@ -205,7 +211,7 @@ def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path)
     push = next(r for r in plan["resources"] if r["name"] == "proxy-config")
     assert push["inputs"]["environment"]["WEBSYS_TLS_CERTIFICATE"] == SECRET
     assert push["inputs"]["environment"]["WEBSYS_TLS_PRIVATE_KEY"] == SECRET
-    assert "WEBSYS_TLS_MISSING" not in push["inputs"]["environment"]
+    assert "WEBSYS_REFUSE" not in push["inputs"]["environment"]
     assert plan["outputs"]["tlsCertificate"] == "config"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 
 from monitoring.rules import alert_rules
 from monitoring.targets import scrape_jobs
-from tests.monitoring_support import free_port, render_into, settings_for, tool
+from tests.monitoring_support import render_into, running_prometheus, settings_for
 from websys.settings import Settings
 
 
@@ -27,39 +26,8 @@ def settings() -> Settings:
 def prometheus(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("prometheus")
     render_into(directory, settings)
-    port = free_port()
-    log = directory / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={directory / 'prometheus/prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:  # noqa: S310 loopback
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("Prometheus did not start: " + log.read_text()[-2000:])
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with running_prometheus(directory / "prometheus/prometheus.yml", directory) as live:
+        yield live.url
 
 
 def get(url: str) -> Any:

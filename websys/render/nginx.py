@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from monitoring.targets import GRAFANA_PORT, grafana_name
 from websys import naming
 from websys.settings import Settings
 
@@ -109,6 +110,25 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+def grafana_content_security_policy() -> str:
+    """Grafana's pages need inline and eval'd scripts and inline styles (its own default CSP
+    allows them too); everything else stays as strict as the app's."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 def security_headers(settings: Settings, *, https: bool) -> list[tuple[str, str]]:
     """OWASP's recommended response headers. X-XSS-Protection is sent as 0: the auditor it once
     switched on is gone from browsers and `1; mode=block` could itself leak data (the guide's value)."""
@@ -127,9 +147,40 @@ def security_headers(settings: Settings, *, https: bool) -> list[tuple[str, str]
     return headers
 
 
-def _header_lines(settings: Settings, *, https: bool, indent: str) -> list[str]:
+def _header_lines(settings: Settings, *, https: bool, indent: str, csp: str | None = None) -> list[str]:
     # `always`: also on error responses and on nginx's own (redirects, /health).
-    return [f'{indent}add_header {name} "{value}" always;' for name, value in security_headers(settings, https=https)]
+    return [
+        f'{indent}add_header {name} "{csp if csp is not None and name == "Content-Security-Policy" else value}" always;'
+        for name, value in security_headers(settings, https=https)
+    ]
+
+
+def _proxy_header_lines(indent: str, connection: str = '""') -> list[str]:
+    """What nginx tells every upstream; a location that sets its own must repeat them all."""
+    headers = [
+        ("Connection", connection),
+        ("Host", "$host"),
+        ("X-Real-IP", "$remote_addr"),
+        ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+        ("X-Forwarded-Proto", "$scheme"),
+        ("X-Request-ID", "$request_id"),
+    ]
+    return [f"{indent}proxy_set_header {name} {value};" for name, value in headers]
+
+
+def _grafana_location(settings: Settings) -> list[str]:
+    """Grafana under monitoring.grafanaPath (it serves from that sub-path itself), with its own CSP
+    and WebSocket upgrades for Grafana Live. Its name resolves when the configuration is loaded."""
+    indent = "            "
+    return [
+        "",
+        f"        location {settings.monitoring.grafana_path} {{",
+        *_header_lines(settings, https=True, indent=indent, csp=grafana_content_security_policy()),
+        *_proxy_header_lines(indent, connection="$connection_upgrade"),
+        f"{indent}proxy_set_header Upgrade $http_upgrade;",
+        f"{indent}proxy_pass http://{grafana_name(settings.environment)}:{GRAFANA_PORT};",
+        "        }",
+    ]
 
 
 def _upstream(name: str, servers: list[str], settings: Settings) -> list[str]:
@@ -170,6 +221,8 @@ def _tls_server(settings: Settings, runtime: NginxRuntime, server_name: str, *, 
             f"            proxy_pass http://{FRONTEND_UPSTREAM};",
             "        }",
         ]
+        if settings.monitoring.enabled:
+            lines += _grafana_location(settings)
     else:
         lines += [
             "        location / {",
@@ -216,6 +269,10 @@ def render_nginx(settings: Settings, runtime: NginxRuntime | None = None) -> str
             lines.append(f"    {kind}_temp_path {runtime.temp_dir}/{kind};")
         lines.append("")
     lines += [
+        "    map $http_upgrade $connection_upgrade {",
+        "        default upgrade;",
+        "        '' close;",
+        "    }",
         "    map $status $websys_result {",
         "        ~^[23] success;",
         "        default failure;",
@@ -252,12 +309,7 @@ def render_nginx(settings: Settings, runtime: NginxRuntime | None = None) -> str
         "    # To the replicas: a refused or timed-out connection, or a 502/503/504, is retried on the",
         "    # next replica, so one dead replica costs no failed request.",
         "    proxy_http_version 1.1;",
-        '    proxy_set_header Connection "";',
-        "    proxy_set_header Host $host;",
-        "    proxy_set_header X-Real-IP $remote_addr;",
-        "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "    proxy_set_header X-Forwarded-Proto $scheme;",
-        "    proxy_set_header X-Request-ID $request_id;",
+        *_proxy_header_lines("    "),
         f"    proxy_connect_timeout {proxy.connect_timeout_seconds}s;",
         f"    proxy_send_timeout {proxy.send_timeout_seconds}s;",
         f"    proxy_read_timeout {proxy.read_timeout_seconds}s;",

@@ -136,9 +136,6 @@ class MonitoringSettings(Section):
     evaluation_interval_seconds: int = Field(default=15, ge=5, le=300)
     retention_days: int = Field(default=15, ge=1, le=3650)
     retention_size_gb: int | None = Field(default=None, ge=1, le=100_000)
-    # nginx's stub_status, on a port only the edge network reaches (nginx-prometheus-exporter reads it).
-    nginx_stub_status_port: Port = 8081
-    nginx_stub_status_path: UrlPath = "/stub_status"
     # Grafana is served by nginx under this path of the frontend's domain (never a host port).
     grafana_path: UrlPath = Field(default="/grafana/", pattern=r"^/([a-z0-9-]+/)+$")
     # The backup job's /metrics (websys_backup_last_success_timestamp_seconds and friends).

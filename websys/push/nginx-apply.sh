@@ -1,8 +1,8 @@
 #!/bin/sh
-# nginx-apply.sh: runs where nginx runs. Puts the staged files in place, checks the whole
-# configuration with `nginx -t`, and reloads. When the check fails it puts the previous files
-# back, prints nginx's own message and exits 1: the running nginx never saw the new files and
-# keeps serving the old configuration.
+# nginx-apply.sh: runs where nginx runs (push-config.sh sends it). Puts the staged files in
+# place, checks the whole configuration with `nginx -t`, and reloads. When the check fails it
+# puts the previous files back, prints nginx's own message and exits 1: the running nginx never
+# saw the new files and keeps serving the old configuration.
 #
 # usage: nginx-apply.sh CONFIG [FILE...]
 #   For each path P (CONFIG first) with a staged P.next, P.next replaces P (P.previous keeps the
