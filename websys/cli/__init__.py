@@ -9,6 +9,7 @@ import typer
 
 from websys.cli import diff as diff_command
 from websys.cli import plan as plan_command
+from websys.cli import render as render_command
 
 app = typer.Typer(
     name="websys",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command("plan")(plan_command.plan)
 app.command("diff")(diff_command.diff)
+app.command("render")(render_command.render)
 
 
 @app.callback()
