@@ -205,7 +205,14 @@ def pg_server() -> Iterator[PgServer]:
         port, log = free_port(), root / "postgres.log"
         process = start_logged(
             "render-check",
-            [pg_binary("postgres"), "-D", str(pgdata), "-c", f"config_file={conf}", *local_overrides(port, sockets, hba)],
+            [
+                pg_binary("postgres"),
+                "-D",
+                str(pgdata),
+                "-c",
+                f"config_file={conf}",
+                *local_overrides(port, sockets, hba),
+            ],
             pg_env(),
             log,
         )
