@@ -17,12 +17,11 @@ from tests.datatier import (
     PgServer,
     free_port,
     give_to_postgres,
-    local_overrides,
+    init_and_start,
     new_password,
     pg_binary,
     pg_env,
     run_as_postgres,
-    start_logged,
     stop_process,
     wait_until,
 )
@@ -63,13 +62,13 @@ class Rendered:
     def file(self, kind: str) -> Path:
         paths = {entry["path"] for entry in self.of_kind(kind)}
         assert len(paths) == 1, f"{self.stack}: {kind}: {paths}"
-        return self.directory / paths.pop()
+        return self.directory / str(paths.pop())
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     """`websys render STACK --out DIR` of every stack, once."""
-    found = {}
+    found: dict[str, Rendered] = {}
     for stack in ENVIRONMENTS:
         directory = tmp_path_factory.mktemp(f"render-{stack}") / "out"
         result = run_websys("render", stack, "--out", str(directory))
@@ -188,7 +187,7 @@ def pg_server() -> Iterator[PgServer]:
     server: PgServer | None = None
     try:
         settings = stack_settings("production")
-        pgdata, sockets = root / "pgdata", root / "sock"
+        sockets = root / "sock"
         sockets.mkdir()
         give_to_postgres(sockets)
         conf, hba = root / "postgresql.conf", root / "pg_hba.conf"
@@ -196,28 +195,8 @@ def pg_server() -> Iterator[PgServer]:
         hba.write_text(pg_files.render_pg_hba(settings))
         for path in (conf, hba):
             give_to_postgres(path)
-        initdb = run_as_postgres(
-            [pg_binary("initdb"), "-D", str(pgdata), "-U", pg_files.SUPERUSER, "--no-sync", "--auth-local=peer"],
-            pg_env(),
-            timeout=120,
-        )
-        assert initdb.returncode == 0, initdb.stderr
-        port, log = free_port(), root / "postgres.log"
-        process = start_logged(
-            "render-check",
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(pgdata),
-                "-c",
-                f"config_file={conf}",
-                *local_overrides(port, sockets, hba),
-            ],
-            pg_env(),
-            log,
-        )
-        server = PgServer("render-check", port, sockets, pgdata, process, log, {"hba": hba, "root": root})
-        server.wait_ready(60)
+        server = init_and_start("render-check", root / "pgdata", conf, hba, sockets, root / "postgres.log", [])
+        server.extra.update(hba=hba, root=root)
         yield server
     finally:
         if server is not None:
