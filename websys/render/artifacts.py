@@ -1,6 +1,8 @@
 """Every file a container of the stack runs with: its rendered text, the container resource that
-receives it and the path it has there. `websys render` writes these; the components upload the
-same renderers' output to the same target constants, and the tests compare the two through the plan.
+receives it and the path it has there. `websys render` writes these; components/postgres.py and
+components/redis.py upload these very files, monitoring uploads monitoring/files.py (included here)
+and the edge uses the same renderers and path constants; tests/test_render.py compares the render
+with the plan, both ways.
 
 Files that hold a secret (passwords, Redis's `requirepass` include, receiver credentials, the TLS
 key and certificate, which come from secret config or a generated key) are listed without content:
@@ -22,6 +24,8 @@ from websys.settings import Settings
 POSTGRES_PRIMARY_RESOURCE = "postgres-primary"
 REDIS_RESOURCE = "redis-server"
 NGINX_RESOURCE = "proxy-nginx"
+CONFIG_MODE = "0444"
+SCRIPT_MODE = "0555"
 
 
 def postgres_replica_resource(index: int) -> str:
@@ -35,6 +39,7 @@ class Artifact:
     resource: str  # the Pulumi resource name of the container that runs with it
     target: str  # absolute path inside that container
     content: str | None  # None: a secret, never rendered outside the deployment
+    mode: str | None = None  # the upload's permissions, where the component sets them
 
     @property
     def secret(self) -> bool:
@@ -52,57 +57,79 @@ def _secret(kind: str, resource: str, target: str) -> Artifact:
     return Artifact(None, kind, resource, target, None)
 
 
+def _postgres_config(settings: Settings, resource: str) -> list[Artifact]:
+    """The same postgresql.conf and pg_hba.conf on every server."""
+    return [
+        Artifact(
+            "postgres/postgresql.conf",
+            "postgresql",
+            resource,
+            postgres.POSTGRESQL_CONF,
+            postgres.render_postgresql_conf(settings),
+            CONFIG_MODE,
+        ),
+        Artifact(
+            "postgres/pg_hba.conf",
+            "pg_hba",
+            resource,
+            postgres.PG_HBA_CONF,
+            postgres.render_pg_hba(settings),
+            CONFIG_MODE,
+        ),
+    ]
+
+
+def postgres_primary_files(settings: Settings, resource: str = POSTGRES_PRIMARY_RESOURCE) -> list[Artifact]:
+    """What components/postgres.py uploads to the primary, in its order."""
+    return [
+        *_postgres_config(settings, resource),
+        Artifact(
+            f"postgres/primary/{PurePosixPath(postgres.INIT_SCRIPT).name}",
+            "postgres-init",
+            resource,
+            postgres.INIT_SCRIPT,
+            postgres.render_primary_init(settings),
+            SCRIPT_MODE,
+        ),
+        _secret("password", resource, postgres.DATABASE_PASSWORD_FILE),
+        _secret("password", resource, postgres.REPLICATION_PASSWORD_FILE),
+    ]
+
+
+def postgres_replica_files(settings: Settings, index: int, resource: str | None = None) -> list[Artifact]:
+    """What components/postgres.py uploads to replica `index`, in its order."""
+    resource = resource or postgres_replica_resource(index)
+    return [
+        *_postgres_config(settings, resource),
+        Artifact(
+            f"postgres/replica-{index}/{PurePosixPath(postgres.REPLICA_SCRIPT).name}",
+            "postgres-replica-bootstrap",
+            resource,
+            postgres.REPLICA_SCRIPT,
+            postgres.render_replica_bootstrap(settings, index),
+            SCRIPT_MODE,
+        ),
+        _secret("password", resource, postgres.REPLICATION_PASSWORD_FILE),
+    ]
+
+
 def postgres_artifacts(settings: Settings) -> list[Artifact]:
-    """The primary (unless a replica was promoted, which removes it) and each replica, as
-    components/postgres.py wires them: the same postgresql.conf and pg_hba.conf everywhere."""
+    """The primary (unless a replica was promoted, which removes it) and each replica."""
     pg = settings.postgres
-    conf = postgres.render_postgresql_conf(settings)
-    hba = postgres.render_pg_hba(settings)
-
-    def common(resource: str) -> list[Artifact]:
-        return [
-            Artifact("postgres/postgresql.conf", "postgresql", resource, postgres.POSTGRESQL_CONF, conf),
-            Artifact("postgres/pg_hba.conf", "pg_hba", resource, postgres.PG_HBA_CONF, hba),
-        ]
-
-    found: list[Artifact] = []
-    if not pg.promoted_replica:
-        resource = POSTGRES_PRIMARY_RESOURCE
-        init_name = PurePosixPath(postgres.INIT_SCRIPT).name
-        found += [
-            *common(resource),
-            Artifact(
-                f"postgres/primary/{init_name}",
-                "postgres-init",
-                resource,
-                postgres.INIT_SCRIPT,
-                postgres.render_primary_init(settings),
-            ),
-            _secret("password", resource, postgres.DATABASE_PASSWORD_FILE),
-            _secret("password", resource, postgres.REPLICATION_PASSWORD_FILE),
-        ]
-    script_name = PurePosixPath(postgres.REPLICA_SCRIPT).name
+    found = [] if pg.promoted_replica else postgres_primary_files(settings)
     for index in range(1, pg.replicas + 1):
-        resource = postgres_replica_resource(index)
-        found += [
-            *common(resource),
-            Artifact(
-                f"postgres/replica-{index}/{script_name}",
-                "postgres-replica-bootstrap",
-                resource,
-                postgres.REPLICA_SCRIPT,
-                postgres.render_replica_bootstrap(settings, index),
-            ),
-            _secret("password", resource, postgres.REPLICATION_PASSWORD_FILE),
-        ]
+        found += postgres_replica_files(settings, index)
     return found
 
 
-def redis_artifacts(settings: Settings) -> list[Artifact]:
+def redis_files(settings: Settings, resource: str = REDIS_RESOURCE) -> list[Artifact]:
+    """What components/redis.py uploads, in its order."""
     return [
-        Artifact("redis/redis.conf", "redis", REDIS_RESOURCE, redis.CONFIG_FILE, redis.render_redis_conf(settings)),
-        _secret("redis-auth", REDIS_RESOURCE, redis.AUTH_FILE),
-        _secret("password", REDIS_RESOURCE, redis.PASSWORD_FILE),
+        Artifact(
+            "redis/redis.conf", "redis", resource, redis.CONFIG_FILE, redis.render_redis_conf(settings), CONFIG_MODE
+        ),
+        _secret("redis-auth", resource, redis.AUTH_FILE),
+        _secret("password", resource, redis.PASSWORD_FILE),
     ]
 
 
@@ -139,6 +166,6 @@ def artifacts(settings: Settings) -> list[Artifact]:
     return [
         *nginx_artifacts(settings),
         *postgres_artifacts(settings),
-        *redis_artifacts(settings),
+        *redis_files(settings),
         *monitoring_artifacts(settings),
     ]
