@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from websys import naming
+from websys.render import artifacts
 from websys.render import postgres as files
 from websys.settings import Settings
 
@@ -40,14 +41,6 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         uid, gid = pg.user.split(":")
-        config_uploads = [
-            docker.ContainerUploadArgs(
-                file=files.POSTGRESQL_CONF, content=files.render_postgresql_conf(settings), permissions="0444"
-            ),
-            docker.ContainerUploadArgs(
-                file=files.PG_HBA_CONF, content=files.render_pg_hba(settings), permissions="0444"
-            ),
-        ]
 
         def secret_file(path: str, content: pulumi.Output[str]) -> docker.ContainerUploadArgs:
             """Readable by the server's user alone."""
@@ -80,10 +73,7 @@ class Postgres(pulumi.ComponentResource):
                     "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
                 ],
                 uploads=[
-                    *config_uploads,
-                    docker.ContainerUploadArgs(
-                        file=files.INIT_SCRIPT, content=files.render_primary_init(settings), permissions="0555"
-                    ),
+                    *_rendered_uploads(artifacts.postgres_primary_files(settings, f"{name}-primary")),
                     secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
                     replication_password_upload,
                 ],
@@ -109,12 +99,7 @@ class Postgres(pulumi.ComponentResource):
                 command=[files.REPLICA_SCRIPT],
                 envs=[f"PGDATA={files.PGDATA}"],
                 uploads=[
-                    *config_uploads,
-                    docker.ContainerUploadArgs(
-                        file=files.REPLICA_SCRIPT,
-                        content=files.render_replica_bootstrap(settings, index),
-                        permissions="0555",
-                    ),
+                    *_rendered_uploads(artifacts.postgres_replica_files(settings, index, f"{name}-replica-{index}")),
                     replication_password_upload,
                 ],
                 # A first start clones the whole primary before it accepts connections.
@@ -210,3 +195,12 @@ class Postgres(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
+
+
+def _rendered_uploads(found: list[artifacts.Artifact]) -> list[docker.ContainerUploadArgs]:
+    """The registry's files of one container (what `websys render` writes); secrets are added apart."""
+    return [
+        docker.ContainerUploadArgs(file=item.target, content=item.content, permissions=item.mode)
+        for item in found
+        if not item.secret
+    ]

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from websys import naming
+from websys.render import artifacts
 from websys.render import redis as files
 from websys.settings import Settings
 
@@ -55,8 +56,10 @@ class Redis(pulumi.ComponentResource):
             user=redis.user,
             command=["redis-server", files.CONFIG_FILE],
             uploads=[
-                docker.ContainerUploadArgs(
-                    file=files.CONFIG_FILE, content=files.render_redis_conf(settings), permissions="0444"
+                *(
+                    docker.ContainerUploadArgs(file=item.target, content=item.content, permissions=item.mode)
+                    for item in artifacts.redis_files(settings, f"{name}-server")
+                    if not item.secret
                 ),
                 # Readable by the server's user alone.
                 docker.ContainerUploadArgs(

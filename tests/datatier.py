@@ -216,6 +216,31 @@ def start_logged(name: str, command: Sequence[str], env: dict[str, str], log: Pa
         handle.close()
 
 
+def init_and_start(
+    name: str, pgdata: Path, conf: Path, hba: Path, sockets: Path, log: Path, initdb_options: Sequence[str]
+) -> PgServer:
+    """What the official entrypoint does on an empty volume (initdb with POSTGRES_INITDB_ARGS), then
+    a server with the rendered postgresql.conf and pg_hba.conf on a free loopback port."""
+    initdb = run_as_postgres(
+        # --no-sync: the test's speed only; the entrypoint syncs
+        [pg_binary("initdb"), "-D", str(pgdata), "-U", "postgres", "--no-sync", *initdb_options],
+        pg_env(),
+        timeout=120,
+    )
+    if initdb.returncode != 0:
+        raise RuntimeError(f"initdb failed: {initdb.stderr}")
+    port = free_port()
+    command = [pg_binary("postgres"), "-D", str(pgdata), "-c", f"config_file={conf}"]
+    process = start_logged(name, [*command, *local_overrides(port, sockets, hba)], pg_env(), log)
+    server = PgServer(name, port, sockets, pgdata, process, log)
+    try:
+        server.wait_ready(60)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 @contextlib.contextmanager
 def cleanup(processes: list[subprocess.Popen[str]]) -> Iterator[None]:
     try:

@@ -19,6 +19,7 @@ from tests.datatier import (
     PgServer,
     free_port,
     give_to_postgres,
+    init_and_start,
     local_overrides,
     new_password,
     pg_binary,
@@ -121,41 +122,22 @@ def cluster() -> Iterator[Cluster]:
 
         # What the official entrypoint does on an empty volume: initdb with POSTGRES_INITDB_ARGS
         # and the password file, a server, then the scripts in /docker-entrypoint-initdb.d.
-        initdb = run_as_postgres(
+        primary = init_and_start(
+            "primary",
+            pgdata,
+            conf,
+            hba,
+            sockets,
+            root / "primary.log",
             [
-                pg_binary("initdb"),
-                "-D",
-                str(pgdata),
-                "-U",
-                files.SUPERUSER,
                 f"--pwfile={root / 'secrets' / 'database-password'}",
                 "--data-checksums",
-                "--no-sync",  # the test's speed only; the entrypoint syncs
                 "--auth-local=peer",
                 "--auth-host=scram-sha-256",
             ],
-            pg_env(),
-            timeout=120,
         )
-        assert initdb.returncode == 0, initdb.stderr
-        port = free_port()
-        log = root / "primary.log"
-        process = start_logged(
-            "primary",
-            [
-                pg_binary("postgres"),
-                "-D",
-                str(pgdata),
-                "-c",
-                f"config_file={conf}",
-                *local_overrides(port, sockets, hba),
-            ],
-            pg_env(),
-            log,
-        )
-        primary = PgServer("primary", port, sockets, pgdata, process, log)
         processes.append(primary)
-        primary.wait_ready(60)
+        port = primary.port
         ran = run_as_postgres(
             ["sh", str(init)],
             pg_env(

@@ -11,6 +11,7 @@ from websys.cli import backup as backup_command
 from websys.cli import diff as diff_command
 from websys.cli import plan as plan_command
 from websys.cli import policy as policy_command
+from websys.cli import render as render_command
 
 app = typer.Typer(
     name="websys",
@@ -25,6 +26,7 @@ app.command("backup")(backup_command.backup)
 app.command("restore")(backup_command.restore)
 app.command("verify-backup")(backup_command.verify_backup)
 app.command("policy")(policy_command.policy)
+app.command("render")(render_command.render)
 
 
 @app.callback()
