@@ -56,7 +56,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install actionlint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

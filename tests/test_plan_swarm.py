@@ -149,7 +149,7 @@ def test_committed_stacks_stay_on_one_host(stack_plans: dict[str, Plan]) -> None
     for stack, host_plan in stack_plans.items():
         assert host_plan.of_type(SERVICE) == [], stack
         assert host_plan.of_type(SWARM_SECRET) == [], stack
-        assert "platform" not in host_plan.outputs
+        assert host_plan.outputs["platform"] == "host"
 
 
 # --- services, rollout and placement --------------------------------------------------------------
@@ -460,7 +460,9 @@ def test_the_swarm_nginx_conf_passes_nginx_t_as_mounted(plan: Plan, tmp_path: Pa
     passwd, group, hosts = tmp_path / "passwd", tmp_path / "group", tmp_path / "hosts"
     passwd.write_text(Path("/etc/passwd").read_text() + "nginx:x:101:101:nginx:/nonexistent:/usr/sbin/nologin\n")
     group.write_text(Path("/etc/group").read_text() + "nginx:x:101:\n")
-    hosts.write_text("127.0.0.1 localhost websys-production-backend websys-production-frontend\n")
+    hosts.write_text(
+        "127.0.0.1 localhost websys-production-backend websys-production-frontend websys-production-grafana\n"
+    )
     script = (
         'mount --bind "$1" /etc/nginx && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group'
         ' && mount --bind "$4" /etc/hosts && mount --bind "$5" /var/log/nginx'

@@ -86,19 +86,24 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def deployed(document: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """(resource name, target path) -> the contents the plan delivers there: each container's
-    uploads, and the nginx config push (a command's environment names the path and the text)."""
+    uploads, and each config push (a command whose WEBSYS_FILES names the variable and the path of
+    each file, and whose WEBSYS_EXEC names the container)."""
     found: dict[tuple[str, str], list[str]] = {}
-    names = {resource["urn"]: resource["name"] for resource in document["resources"]}
+    by_container_name = {
+        resource["inputs"].get("name"): resource["name"]
+        for resource in document["resources"]
+        if resource["type"] == CONTAINER
+    }
     for resource in document["resources"]:
         if resource["type"] == CONTAINER:
             for upload in resource["inputs"].get("uploads", []):
                 found.setdefault((resource["name"], upload["file"]), []).append(upload["content"])
         environment = resource["inputs"].get("environment")
-        if isinstance(environment, dict) and "WEBSYS_NGINX_CONFIG_PATH" in environment:
-            container = next(names[urn] for urn in resource["dependencies"] if names[urn].endswith("-nginx"))
-            for variable, value in environment.items():
-                if variable.endswith("_PATH"):
-                    found.setdefault((container, value), []).append(environment[variable.removesuffix("_PATH")])
+        if isinstance(environment, dict) and "WEBSYS_FILES" in environment:
+            container = by_container_name[environment["WEBSYS_EXEC"].split()[-1]]
+            for line in environment["WEBSYS_FILES"].splitlines():
+                variable, _mode, path = line.split()
+                found.setdefault((container, path), []).append(environment[variable])
     return found
 
 
