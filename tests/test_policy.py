@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from websys_policies.pack import POLICIES
 
-from tests.planning import run_websys
+from tests.edge_support import make_certificate
+from tests.planning import plan_for, run_websys
 from websys.plan import Plan
 from websys.settings import ENVIRONMENTS
 
@@ -121,8 +122,68 @@ BREAKS: dict[str, Callable[[PlanDoc], None]] = {
 }
 
 
+def _service(plan: PlanDoc, name: str) -> dict[str, Any]:
+    return _find(plan, lambda r: r["type"] == "docker:index/service:Service" and r["name"] == name)
+
+
+def _stop_first_without_rollback(plan: PlanDoc) -> None:
+    backend = _service(plan, "swarm-backend-service")
+    backend["inputs"]["updateConfig"].update(order="stop-first", failureAction="pause")
+    del backend["inputs"]["rollbackConfig"]
+
+
+def _secret_in_service_env(plan: PlanDoc) -> None:
+    _service(plan, "swarm-backend-service")["inputs"]["taskSpec"]["containerSpec"]["env"]["JWT_SECRET"] = "[secret]"
+
+
+def _unpinned_postgres(plan: PlanDoc) -> None:
+    del _service(plan, "swarm-postgres-primary")["inputs"]["taskSpec"]["placement"]["constraints"]
+
+
+# rule name -> a change to the compliant production plan on Docker Swarm that breaks exactly that rule
+SWARM_BREAKS: dict[str, Callable[[PlanDoc], None]] = {
+    "service-rolling-update": _stop_first_without_rollback,
+    "service-secrets-as-files": _secret_in_service_env,
+    "service-data-pinned": _unpinned_postgres,
+}
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> PlanDoc:
+    crt, key = make_certificate(tmp_path_factory.mktemp("tls"))
+    tls = [f"tlsCertificate={crt.read_text()}", f"tlsPrivateKey={key.read_text()}"]
+    return plan_for("production", sets=["platform=swarm"], secrets=tls).to_json()
+
+
 def test_every_rule_has_a_breaking_case() -> None:
-    assert sorted(BREAKS) == sorted(policy.name for policy in POLICIES)
+    assert sorted([*BREAKS, *SWARM_BREAKS]) == sorted(policy.name for policy in POLICIES)
+
+
+def test_the_swarm_plan_passes(swarm: PlanDoc, tmp_path: Path) -> None:
+    code, violations = _policy(swarm, tmp_path)
+    assert violations == []
+    assert code == 0
+
+
+@pytest.mark.parametrize("rule", sorted(SWARM_BREAKS))
+def test_a_swarm_plan_that_breaks_a_rule_is_reported_by_that_rule(swarm: PlanDoc, rule: str, tmp_path: Path) -> None:
+    plan = copy.deepcopy(swarm)
+    SWARM_BREAKS[rule](plan)
+    code, violations = _policy(plan, tmp_path)
+    assert {v["policy"] for v in violations} == {rule}, violations
+    assert code == 1
+
+
+def test_container_rules_apply_to_task_specs(swarm: PlanDoc, tmp_path: Path) -> None:
+    plan = copy.deepcopy(swarm)
+    spec = _service(plan, "swarm-frontend-service")["inputs"]["taskSpec"]["containerSpec"]
+    spec["image"] = spec["image"].rsplit(":", 1)[0] + ":latest"
+    spec["user"] = "root"
+    _, violations = _policy(plan, tmp_path)
+    assert {(v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in violations} == {
+        ("image-pinned", "swarm-frontend-service"),
+        ("container-non-root", "swarm-frontend-service"),
+    }
 
 
 def test_every_rule_has_metadata() -> None:

@@ -1,4 +1,5 @@
-"""Rules for every Docker container: the guide's security section made enforceable."""
+"""Rules for every workload (a container, or a Swarm service's task spec): the guide's security section
+made enforceable."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pulumi_policy import (
     Severity,
 )
 
-from .common import CONTAINER, REMOTE_IMAGE, env_entries, is_pinned, is_secret_name, service_of
+from .common import REMOTE_IMAGE, is_pinned, is_secret_name
+from .workload import Workload, workload
 
 MANDATORY = EnforcementLevel.MANDATORY
 # Capabilities a container may add back after dropping all; anything else needs a review.
@@ -32,112 +34,105 @@ EXEMPTIONS_SCHEMA = PolicyConfigSchema(
 )
 
 
-def _containers_only(args: ResourceValidationArgs) -> bool:
-    return args.resource_type == CONTAINER
-
-
-def _exempt(args: ResourceValidationArgs) -> bool:
+def _exempt(args: ResourceValidationArgs, service: str) -> bool:
     """A service listed, with its reason, in the rule's `exemptions` pack config."""
     exemptions = args.get_config().get("exemptions") or {}
-    return bool(str(exemptions.get(service_of(args.props), "")).strip())
+    return bool(str(exemptions.get(service, "")).strip())
+
+
+def _checked(args: ResourceValidationArgs, exemptable: bool = False) -> Workload | None:
+    """The workload to check: a container or a Swarm service, unless the rule exempts its service."""
+    found = workload(args.resource_type, args.props)
+    if found is None or (exemptable and _exempt(args, found.service)):
+        return None
+    return found
 
 
 def _not_privileged(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if _containers_only(args) and args.props.get("privileged"):
-        report(f"container {args.name!r} is privileged", None)
+    w = _checked(args)
+    if w is not None and w.privileged:
+        report(f"{w.kind} {args.name!r} is privileged", None)
 
 
 def _no_new_privileges(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
-        return
-    options = [str(o) for o in args.props.get("securityOpts") or []]
-    if not any(o.replace("=", ":") in ("no-new-privileges:true", "no-new-privileges") for o in options):
-        report(f"container {args.name!r} does not set security option no-new-privileges:true", None)
+    w = _checked(args)
+    # A Swarm task spec has no security options in pulumi-docker v5; capabilities cover it there.
+    if w is not None and w.no_new_privileges is False:
+        report(f"{w.kind} {args.name!r} does not set security option no-new-privileges:true", None)
 
 
 def _capabilities_dropped(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args) or _exempt(args):
+    w = _checked(args, exemptable=True)
+    if w is None:
         return
-    capabilities = args.props.get("capabilities") or {}
-    drops = [str(c).upper() for c in capabilities.get("drops") or []]
-    if "ALL" not in drops:
-        report(f"container {args.name!r} does not drop all capabilities (capabilities.drops must include ALL)", None)
-    extra = sorted({str(c).upper() for c in capabilities.get("adds") or []} - ALLOWED_CAPABILITIES)
+    if "ALL" not in w.cap_drops:
+        report(f"{w.kind} {args.name!r} does not drop all capabilities (drops must include ALL)", None)
+    extra = sorted(set(w.cap_adds) - ALLOWED_CAPABILITIES)
     if extra:
-        report(f"container {args.name!r} adds capabilities outside the allowed list: {', '.join(extra)}", None)
+        report(f"{w.kind} {args.name!r} adds capabilities outside the allowed list: {', '.join(extra)}", None)
 
 
 def _non_root(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args) or _exempt(args):
-        return
-    user = str(args.props.get("user") or "")
-    if user.split(":", 1)[0] in ("", "0", "root"):
-        report(f"container {args.name!r} runs as root (set `user` to an unprivileged uid:gid)", None)
+    w = _checked(args, exemptable=True)
+    if w is not None and w.user.split(":", 1)[0] in ("", "0", "root"):
+        report(f"{w.kind} {args.name!r} runs as root (set `user` to an unprivileged uid:gid)", None)
 
 
 def _memory_limit(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if _containers_only(args) and not args.props.get("memory"):
-        report(f"container {args.name!r} has no memory limit", None)
+    w = _checked(args)
+    if w is not None and w.memory <= 0:
+        report(f"{w.kind} {args.name!r} has no memory limit", None)
 
 
 def _healthcheck(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args) or args.props.get("mustRun") is False or _exempt(args):
-        return
-    tests = (args.props.get("healthcheck") or {}).get("tests") or []
-    if not tests or str(tests[0]).upper() == "NONE":
-        report(f"long-running container {args.name!r} has no healthcheck", None)
+    w = _checked(args, exemptable=True)
+    if w is not None and w.long_running and (not w.healthcheck or w.healthcheck[0].upper() == "NONE"):
+        report(f"long-running {w.kind} {args.name!r} has no healthcheck", None)
 
 
 def _restart_policy(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
-        return
-    restart = str(args.props.get("restart") or "no")
-    if restart not in ("unless-stopped", "always", "on-failure"):
-        report(f"container {args.name!r} has restart policy {restart!r}; use unless-stopped", None)
+    w = _checked(args)
+    if w is not None and w.restart not in ("unless-stopped", "always", "on-failure"):
+        report(f"{w.kind} {args.name!r} has restart policy {w.restart!r}; use unless-stopped (services: any)", None)
 
 
 def _image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == REMOTE_IMAGE:
         image = str(args.props.get("name") or "")
-    elif args.resource_type == CONTAINER:
-        image = str(args.props.get("image") or "")
     else:
-        return
+        w = _checked(args)
+        if w is None:
+            return
+        image = w.image
     if not is_pinned(image):
         report(f"image {image!r} is not pinned by a version tag or digest", None)
 
 
 def _log_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
+    w = _checked(args)
+    if w is None or w.log_driver in ROTATING_DRIVERS:
         return
-    driver = str(args.props.get("logDriver") or "json-file")
-    options = args.props.get("logOpts") or {}
-    if driver in ROTATING_DRIVERS:
-        return
-    if driver != "json-file" or "max-size" not in options or "max-file" not in options:
-        report(f"container {args.name!r} logs without rotation (set logOpts max-size and max-file)", None)
+    if w.log_driver != "json-file" or "max-size" not in w.log_options or "max-file" not in w.log_options:
+        report(f"{w.kind} {args.name!r} logs without rotation (set max-size and max-file)", None)
 
 
 def _published_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args) or _exempt(args):
+    w = _checked(args, exemptable=True)
+    if w is None or not w.published_ports:
         return
-    ports = args.props.get("ports") or []
-    if not ports:
-        return
-    if service_of(args.props) != "nginx":
-        report(f"container {args.name!r} publishes host ports; only nginx may", None)
-        return
-    external = sorted({int(p.get("external") or p.get("internal") or 0) for p in ports})
-    if set(external) - PUBLIC_PORTS:
-        report(f"nginx publishes ports {external}; only 80 and 443 may be published", None)
+    if w.service != "nginx":
+        report(f"{w.kind} {args.name!r} publishes host ports; only nginx may", None)
+    elif set(w.published_ports) - PUBLIC_PORTS:
+        report(f"nginx publishes ports {sorted(set(w.published_ports))}; only 80 and 443 may be published", None)
 
 
 def _no_plaintext_secret_env(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _containers_only(args):
+    w = _checked(args)
+    if w is None:
         return
-    for name, value in env_entries(args.props):
+    for name, value in w.env:
         if value is not None and is_secret_name(name) and not name.endswith("_FILE"):
-            report(f"container {args.name!r}: environment variable {name} carries a plaintext value", None)
+            report(f"{w.kind} {args.name!r}: environment variable {name} carries a plaintext value", None)
 
 
 def _policy(

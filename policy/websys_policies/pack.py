@@ -6,11 +6,12 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from . import redact
 from .containers import CONTAINER_POLICIES
+from .services import SERVICE_POLICIES
 from .stack import STACK_POLICIES
 from .storage import STORAGE_POLICIES
 
 PACK_NAME = "websys-guardrails"
-POLICIES: list[Policy] = [*CONTAINER_POLICIES, *STORAGE_POLICIES, *STACK_POLICIES]
+POLICIES: list[Policy] = [*CONTAINER_POLICIES, *SERVICE_POLICIES, *STORAGE_POLICIES, *STACK_POLICIES]
 
 
 def serve() -> None:

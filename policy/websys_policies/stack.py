@@ -14,7 +14,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .common import BUCKET, CONTAINER, NETWORK, VOLUME, environment, is_data_service, labels, service_of
+from .common import BUCKET, CONTAINER, NETWORK, SERVICE, VOLUME, environment, is_data_service, labels, service_of
 
 MANDATORY = EnforcementLevel.MANDATORY
 MIN_PRODUCTION_REPLICAS = 2
@@ -23,16 +23,20 @@ MIN_PRODUCTION_REPLICAS = 2
 def _production_redundancy(args: StackValidationArgs, report: ReportViolation) -> None:
     if environment() != "production":
         return
-    per_color: Counter[tuple[str, str]] = Counter()
+    # Replicas per (service, color): containers on one host; a Swarm service's replica count.
+    replicas: Counter[tuple[str, str]] = Counter()
     names = []
     for resource in args.resources:
-        if resource.resource_type != CONTAINER:
+        if resource.resource_type == CONTAINER:
+            replicas[(service_of(resource.props), labels(resource.props).get("com.websys.color", ""))] += 1
+        elif resource.resource_type == SERVICE:
+            count = ((resource.props.get("mode") or {}).get("replicated") or {}).get("replicas") or 0
+            replicas[(service_of(resource.props), "")] += int(count)
+        else:
             continue
-        tags = labels(resource.props)
-        per_color[(service_of(resource.props), tags.get("com.websys.color", ""))] += 1
         names.append(str(resource.props.get("name", "")))
     for service in ("frontend", "backend"):
-        best = max((count for (svc, _), count in per_color.items() if svc == service), default=0)
+        best = max((count for (svc, _), count in replicas.items() if svc == service), default=0)
         if best < MIN_PRODUCTION_REPLICAS:
             report(f"production runs {best} {service} replica(s) in its largest color; at least 2 are required", None)
     if not any("-postgres-replica-" in name for name in names):
