@@ -16,7 +16,8 @@ up: install
 	@mkdir -p .state
 	pulumi login "$$PULUMI_BACKEND_URL"
 	pulumi stack select --create --secrets-provider passphrase "$(STACK)"
-	pulumi up --stack "$(STACK)"
+	# The policy pack runs on every update: advisory in development, mandatory in staging and production.
+	pulumi up --stack "$(STACK)" --policy-pack policy --policy-pack-config policy/config/$(STACK).json
 
 plan: install
 	$(BIN)/websys plan $(STACK)
