@@ -6,6 +6,8 @@
   floor `pg_restore --dbname` from a local file (its target database created beforehand, untimed).
 - memory: peak RSS (os.wait4's ru_maxrss: the process or its largest waited-for child) of each, and of
   `websys backup` on a small and a large database: flat means the large one needs at most 1.25x.
+- the same pair on the small database too, so the per-byte speed (the extra time for the extra data)
+  can be told apart from the fixed start-up cost of a Python command (imports of boto3, psycopg).
 """
 
 from __future__ import annotations
@@ -135,11 +137,15 @@ def run(runs: int, scale: int, small_scale: int) -> Result:
         bench.pg_dump("bench_large", str(dump))
         dump_bytes = dump.stat().st_size
         restore = _paired(lambda: bench.pg_restore(dump), lambda: bench.websys_restore("bench_large"), runs)
-        small = [bench.websys_backup("bench_small") for _ in range(max(2, runs // 2))]
+        small = _paired(lambda: bench.pg_dump("bench_small"), lambda: bench.websys_backup("bench_small"), runs)
     backup_speed = median(backup["floor_s"]) / median(backup["subject_s"])
     restore_speed = median(restore["floor_s"]) / median(restore["subject_s"])
+    # Per byte, without the fixed start-up cost: extra time for the extra data, floor over subject.
+    marginal = (median(backup["floor_s"]) - median(small["floor_s"])) / max(
+        1e-9, median(backup["subject_s"]) - median(small["subject_s"])
+    )
     large_rss = median(backup["subject_rss_mb"])
-    small_rss = median([peak for _, peak in small])
+    small_rss = median(small["subject_rss_mb"])
     growth = large_rss / small_rss
     met = backup_speed >= SPEED_TARGET and restore_speed >= SPEED_TARGET and growth <= FLAT_TARGET
     mb_s = large_bytes / MB / median(backup["subject_s"])
@@ -152,6 +158,7 @@ def run(runs: int, scale: int, small_scale: int) -> Result:
         met=met,
         summary=(
             f"backup {backup_speed:.2f}x pg_dump ({median(backup['subject_s']):.1f} s, {mb_s:.0f} MB/s of database), "
+            f"{marginal:.2f}x per extra byte (scale {small_scale} to {scale}); "
             f"restore {restore_speed:.2f}x pg_restore ({median(restore['subject_s']):.1f} s); backup peak RSS "
             f"{small_rss:.0f} MB at scale {small_scale} -> {large_rss:.0f} MB at scale {scale} ({growth:.2f}x)"
         ),
@@ -164,7 +171,8 @@ def run(runs: int, scale: int, small_scale: int) -> Result:
             "small_database_bytes": small_bytes,
             "backup": _summary(backup),
             "restore": {**_summary(restore), "restore_speed_ratio": round(restore_speed, 3)},
-            "backup_rss_small_mb": rounded([peak for _, peak in small], 1),
+            "backup_small_scale": _summary(small),
+            "backup_marginal_speed_ratio": round(marginal, 3),
             "backup_rss_growth": round(growth, 3),
         },
     )

@@ -8,6 +8,7 @@ load affects both sides alike.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,9 @@ class Run:
     stderr: bytes
 
 
+GNU_TIME = "/usr/bin/time"  # Debian's `time` package (scripts/install-system-packages.sh)
+
+
 def run_timed(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
@@ -42,37 +46,46 @@ def run_timed(
     timeout: float = 600,
     check: bool = True,
 ) -> Run:
-    """Start `argv`, wait with os.wait4 and return its wall time and ru_maxrss.
+    """Run `argv` and return its wall time and peak resident memory.
 
-    ru_maxrss is the largest of the process and its waited-for children (pg_dump inside `websys backup`
-    counts if it was larger). Output goes to temporary files so a large stdout cannot block the child;
-    `stdout_to` sends stdout to a file instead (e.g. /dev/null) and returns no stdout.
+    Peak memory is the kernel's ru_maxrss (wait4) as GNU time reports it for its child: the largest of
+    the process and its waited-for children (pg_dump inside `websys backup` counts if it was larger).
+    Not this process's own wait4: Linux carries a parent's RSS high-water mark across fork and exec,
+    so a child of this (large) Python process would report at least the parent's size; GNU time's
+    child is forked from a process of about 2 MB. Output goes to temporary files so a large stdout
+    cannot block the child; `stdout_to` sends stdout to a file instead (e.g. /dev/null).
     """
-    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+    with (
+        tempfile.TemporaryFile() as out_file,
+        tempfile.TemporaryFile() as err_file,
+        tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss_file,
+    ):
         target = open(stdout_to, "wb") if stdout_to else out_file  # noqa: SIM115 closed below
         try:
             started = time.monotonic()
             process = subprocess.Popen(
-                list(argv), cwd=PROJECT_DIR, env=dict(env) if env is not None else None, stdout=target, stderr=err_file
+                [GNU_TIME, "--format=%M", f"--output={rss_file.name}", "--", *argv],
+                cwd=PROJECT_DIR,
+                env=dict(env) if env is not None else None,
+                stdout=target,
+                stderr=err_file,
+                start_new_session=True,  # on a timeout the whole group goes, not only `time`
             )
-            deadline = started + timeout
-            while True:
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() > deadline:
-                    process.kill()
-                    os.wait4(process.pid, 0)
-                    raise TimeoutError(f"{argv[0]} did not finish within {timeout}s")
-                time.sleep(0.002)
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise
             seconds = time.monotonic() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if stdout_to:
                 target.close()
         out_file.seek(0)
         err_file.seek(0)
-        run = Run(seconds, usage.ru_maxrss / 1024, process.returncode, out_file.read(), err_file.read())
+        report = rss_file.read().strip().splitlines()
+        max_rss_kb = int(report[-1]) if report and report[-1].isdigit() else 0
+        run = Run(seconds, max_rss_kb / 1024, returncode, out_file.read(), err_file.read())
     if check and run.returncode != 0:
         raise RuntimeError(
             f"{' '.join(argv[:3])}... exited {run.returncode}: {run.stderr.decode(errors='replace')[-800:]}"

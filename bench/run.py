@@ -60,8 +60,11 @@ def run_one(name: str, args: argparse.Namespace) -> Result:
     if name == switch.NAME:
         return switch.run(runs, 300 if args.quick else args.requests)
     if name == backup.NAME:
-        scale = 1 if args.quick else args.scale
-        return backup.run(runs, scale, min(args.small_scale, scale) if not args.quick else 1)
+        if args.quick:
+            return backup.run(runs, 2, 1)
+        if args.small_scale >= args.scale:
+            raise SystemExit("bench: --small-scale must be below --scale")
+        return backup.run(runs, args.scale, args.small_scale)
     raise ValueError(name)
 
 
