@@ -51,7 +51,7 @@ def switch_once(edge: LiveEdge, requests: int) -> dict[str, Any]:
         "failures": len(load.failures),
         "failure_examples": [r.error or str(r.status) for r in load.failures[:3]],
         "push_seconds": round(load.action_finished - load.action_started, 3),
-        "all_new_after_push_started_seconds": round(first_all_new - load.action_started, 3),
+        "all_new_after_push_started_seconds": round(max(0.0, first_all_new - load.action_started), 3),
         "old_after_push_returned": sum(1 for r in responses if r.started > load.action_finished and r.color != new),
         "switch_window_requests": len(window),
         "switch_p50_ms": round(percentile(window, 50), 2),
