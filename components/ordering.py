@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pulumi
 
-CONTAINER = "docker:index/container:Container"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
 def after(*resources: pulumi.Resource) -> pulumi.ResourceTransformation:
-    """A transformation that makes every container a component creates depend on `resources`
+    """A transformation that makes a resource and every child it creates depend on `resources`
     (components expand to their children), so, for example, app containers are created only once
-    the database containers are healthy (they are created with `wait=True`). Other children (image
-    pulls) need nothing from them and stay off the critical path: they run alongside."""
+    the database containers are healthy (they are created with `wait=True`). Image pulls are left
+    out: they need nothing from those resources, and pulling alongside keeps them off the critical
+    path of a deploy."""
 
     def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if args.type_ != CONTAINER:
+        if args.type_ == REMOTE_IMAGE:
             return None
         opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=list(resources)))
         return pulumi.ResourceTransformationResult(args.props, opts)
