@@ -8,7 +8,7 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest clean
+.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest clean bench
 
 up: install
 	@command -v pulumi >/dev/null || { echo "make up: the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh); 'make plan STACK=$(STACK)' works without it."; exit 1; }
@@ -58,6 +58,10 @@ typecheck: install
 
 pytest: install actionlint
 	$(BIN)/pytest -n auto --dist loadfile
+
+# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (see README).
+bench: install system-packages
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -93,10 +93,13 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)),
             )
 
+        rendered_files = files.monitoring_files(settings)  # rendered once, shared by the three containers
+
         def uploads(resource: str) -> list[docker.ContainerUploadArgs]:
             return [
                 docker.ContainerUploadArgs(file=rendered.target, content=rendered.content)
-                for rendered in files.files_for(settings, resource)
+                for rendered in rendered_files
+                if rendered.resource == resource
             ]
 
         # Config files arrive as uploads at creation, which Docker refuses on a read-only root

@@ -4,6 +4,7 @@
 set -euo pipefail
 
 packages=(postgresql-15 redis-server nginx prometheus prometheus-alertmanager openssl)
+packages+=(time)  # GNU time: the benchmarks' peak-memory measure (make bench)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -312,6 +312,7 @@ class Response:
     body: bytes = b""
     error: str = ""
     started: float = 0.0
+    finished: float = 0.0  # time.monotonic() when the response was read or the request failed
 
     @property
     def color(self) -> str | None:
@@ -331,9 +332,11 @@ def fetch(port: int, path: str, context: ssl.SSLContext, host: str = "localhost"
         response = connection.getresponse()
         body = response.read()
         headers = {k.lower(): v for k, v in response.getheaders()}
-        return Response(response.status == 200, response.status, headers, body, started=started)
+        return Response(
+            response.status == 200, response.status, headers, body, started=started, finished=time.monotonic()
+        )
     except (OSError, http.client.HTTPException) as error:
-        return Response(False, error=f"{type(error).__name__}: {error}", started=started)
+        return Response(False, error=f"{type(error).__name__}: {error}", started=started, finished=time.monotonic())
     finally:
         connection.close()
 

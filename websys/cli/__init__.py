@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Iterable
 
 import typer
 
-from websys.cli import backup as backup_command
-from websys.cli import diff as diff_command
-from websys.cli import plan as plan_command
-from websys.cli import policy as policy_command
-from websys.cli import render as render_command
-
-app = typer.Typer(
-    name="websys",
-    help="Plan, render, check and back up the WebSys platform.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.command("plan")(plan_command.plan)
-app.command("diff")(diff_command.diff)
-app.command("backup")(backup_command.backup)
-app.command("restore")(backup_command.restore)
-app.command("verify-backup")(backup_command.verify_backup)
-app.command("policy")(policy_command.policy)
-app.command("render")(render_command.render)
+# name -> (module under websys.cli, function). Only the invoked command's module is imported, so
+# `websys plan` does not load the backup and policy commands (rich, and what they import).
+COMMANDS = {
+    "plan": ("plan", "plan"),
+    "diff": ("diff", "diff"),
+    "backup": ("backup", "backup"),
+    "restore": ("backup", "restore"),
+    "verify-backup": ("backup", "verify_backup"),
+    "policy": ("policy", "policy"),
+    "render": ("render", "render"),
+}
 
 
-@app.callback()
+def build_app(names: Iterable[str] = COMMANDS) -> typer.Typer:
+    app = typer.Typer(
+        name="websys",
+        help="Plan, render, check and back up the WebSys platform.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for name in names:
+        module, function = COMMANDS[name]
+        app.command(name)(getattr(importlib.import_module(f"websys.cli.{module}"), function))
+    app.callback()(_root)  # a group even with one command: `websys plan ...` keeps its name
+    return app
+
+
 def _root() -> None:
     """Plan, render, check and back up the WebSys platform."""
 
 
 def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    app = build_app([command] if command in COMMANDS else COMMANDS)
     try:
         app()
     except KeyboardInterrupt:
