@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,16 @@ def test_raising_replicas_shows_exactly_the_added_containers(stack_plans: dict[s
     diff = diff_plans(stack_plans["production"].to_json(), after.to_json())
     assert [r.name for r in diff.added] == ["backend-blue-4", "backend-blue-5"]
     assert diff.removed == []
-    # Only resources that name the backend replicas may change (nginx upstreams, scrape targets).
-    for item in diff.changed:
-        assert all("backend" in json.dumps([c.before, c.after]) for c in item.changes), item
-    assert "**2 added, 0 removed" in render_markdown(diff)
+    # nginx's config (new upstream servers) and Prometheus's (new scrape targets) change, by their
+    # config pushes: nothing else.
+    changed = {item.name: [c.path for c in item.changes] for item in diff.changed}
+    assert changed == {
+        "proxy-config": ["dependencies", "inputs.environment.WEBSYS_NGINX_CONFIG"],
+        "monitoring-prometheus-config": ["dependencies", "inputs.environment.WEBSYS_PROMETHEUS_CONFIG"],
+    }
+    text = render_markdown(diff)
+    assert "**2 added, 0 removed, 2 changed**" in text
+    assert "websys-production-backend-blue-5" in text
 
 
 def test_idle_color_image_change_touches_only_that_color() -> None:

@@ -5,6 +5,7 @@ Pure: two plan documents (the `websys plan --json` form) in, Markdown out.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 # A GitHub comment holds at most 65,536 characters.
 COMMENT_LIMIT = 65_536
 VALUE_LIMIT = 160
+TEXT_DIFF_LINES = 60  # per changed file
 
 # Resources whose replacement or removal loses data.
 STATEFUL_TYPES = frozenset(
@@ -127,6 +129,18 @@ def _show(value: Any) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
+def _text_diff(change: Change) -> list[str]:
+    """Rendered files (nginx.conf, prometheus.yml, ...) changed: the changed lines, as a diff block."""
+    if not (isinstance(change.before, str) and isinstance(change.after, str) and "\n" in change.after):
+        return []
+    lines = list(difflib.unified_diff(change.before.splitlines(), change.after.splitlines(), lineterm="", n=1))[
+        2:
+    ]  # without the ---/+++ header
+    if len(lines) > TEXT_DIFF_LINES:
+        lines = [*lines[:TEXT_DIFF_LINES], f"... {len(lines) - TEXT_DIFF_LINES} more diff lines"]
+    return ["", f"  `{change.path}`:", "", "  ```diff", *(f"  {line}" for line in lines), "  ```"]
+
+
 def _line(item: ResourceDiff) -> str:
     flag = " ⚠️ **holds data**" if item.stateful else ""
     return f"- `{item.name}` ({item.type}){flag}"
@@ -156,6 +170,8 @@ def render_markdown(diff: PlanDiff, limit: int = COMMENT_LIMIT) -> str:
         for item in diff.changed:
             rows = [_line(item), "", "  | property | before | after |", "  |---|---|---|"]
             rows += [f"  | `{c.path}` | {_show(c.before)} | {_show(c.after)} |" for c in item.changes]
+            for change in item.changes:
+                rows += _text_diff(change)
             blocks.append(([*rows, ""], 1))
     out = "\n".join(head) + "\n"
     for index, (lines, _count) in enumerate(blocks):
