@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.planning import RANDOM_PASSWORD, run_websys
 from websys.plan import SECRET, Plan
 
@@ -92,3 +94,18 @@ def test_unknown_stack_is_bad_input() -> None:
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert "unknown stack 'qa'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan"], "websys plan: Missing argument 'stack'."),
+        (["plan", "development", "--bogus"], "websys plan: No such option: --bogus"),
+        (["no-such-command"], "websys: No such command 'no-such-command'."),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = run_websys(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
