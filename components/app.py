@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys import naming
 from websys.app_env import healthcheck_command
 from websys.settings import COLORS, AppTierSettings, Color
@@ -82,12 +83,8 @@ class AppService(pulumi.ComponentResource):
             user=tier.user,
             read_only=tier.read_only_root_filesystem,
             tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},  # noqa: S108 the container's own /tmp
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            memory=tier.resources.memory_mb,
-            memory_swap=tier.resources.memory_mb,  # equal to memory: no swap beyond the limit
+            **hardened(memory_mb=tier.resources.memory_mb, logging=args.logging, labels=labels),
             cpus=str(tier.resources.cpus),
-            restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_command(tier.port, check.path),
                 interval=f"{check.interval_seconds}s",
@@ -99,9 +96,6 @@ class AppService(pulumi.ComponentResource):
             wait=True,
             wait_timeout=check.start_period_seconds + check.interval_seconds * (check.retries + 1),
             destroy_grace_seconds=30,
-            log_driver="json-file",
-            log_opts={"max-size": args.logging.max_size, "max-file": str(args.logging.max_files)},
-            labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network, aliases=[container_name, f"{args.service}-{color}"])
                 for network in args.networks

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys import naming
 from websys.app_env import env_list
 from websys.backup.job_env import COMMAND, job_environment, metrics_healthcheck
@@ -72,12 +73,16 @@ class BackupJob(pulumi.ComponentResource):
             user="1000:1000",
             read_only=True,
             tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},  # noqa: S108 the container's own /tmp; dumps never touch disk
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            memory=settings.memory_mb,
-            memory_swap=settings.memory_mb,
+            **hardened(
+                memory_mb=settings.memory_mb,
+                logging=args.logging,
+                labels={
+                    "com.websys.environment": args.environment,
+                    "com.websys.service": "backup",
+                    "com.websys.metrics-port": str(settings.metrics_port),
+                },
+            ),
             cpus="1",
-            restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=metrics_healthcheck(settings.metrics_port),
                 interval="30s",
@@ -88,13 +93,6 @@ class BackupJob(pulumi.ComponentResource):
             wait=True,
             wait_timeout=120,
             destroy_grace_seconds=60,
-            log_driver="json-file",
-            log_opts={"max-size": args.logging.max_size, "max-file": str(args.logging.max_files)},
-            labels=[
-                docker.ContainerLabelArgs(label="com.websys.environment", value=args.environment),
-                docker.ContainerLabelArgs(label="com.websys.service", value="backup"),
-                docker.ContainerLabelArgs(label="com.websys.metrics-port", value=str(settings.metrics_port)),
-            ],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.data_network, aliases=[naming.BACKUP_METRICS_HOST, self.container_name]

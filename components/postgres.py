@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys import naming
 from websys.render import artifacts
 from websys.render import postgres as files
@@ -168,12 +169,8 @@ class Postgres(pulumi.ComponentResource):
             read_only=False,
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=files.VOLUME_DIR)],
             shm_size=pg.shm_size_mb,
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            memory=pg.memory_mb,
-            memory_swap=pg.memory_mb,
+            **hardened(memory_mb=pg.memory_mb, logging=settings.logging, labels=labels),
             cpus=str(pg.cpus),
-            restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=files.pg_isready_command(settings),
                 interval="10s",
@@ -187,9 +184,6 @@ class Postgres(pulumi.ComponentResource):
             # A fast shutdown checkpoints; give it time rather than SIGKILL after Docker's 10 s.
             destroy_grace_seconds=60,
             stop_signal="SIGINT",
-            log_driver="json-file",
-            log_opts={"max-size": settings.logging.max_size, "max-file": str(settings.logging.max_files)},
-            labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=args.data_network, aliases=[container_name, *aliases])
             ],

@@ -19,6 +19,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 from pydantic import SecretStr
 
+from components.hardening import hardened
 from websys import naming
 from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.render.nginx import CERTIFICATE_PATH, CONFIG_PATH, HEALTH_PATH, PRIVATE_KEY_PATH, STATUS_PATH
@@ -90,12 +91,10 @@ class ReverseProxy(pulumi.ComponentResource):
             # Only this never-changing bootstrap is uploaded: uploads are create-time inputs, and
             # a changed upload would replace (stop, then recreate) the serving container.
             uploads=[docker.ContainerUploadArgs(file=CONFIG_PATH, content=args.bootstrap_config)],
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=CAPABILITIES),
-            memory=args.proxy.memory_mb,
-            memory_swap=args.proxy.memory_mb,
+            **hardened(
+                memory_mb=args.proxy.memory_mb, logging=args.logging, labels=labels, capability_adds=CAPABILITIES
+            ),
             cpus=str(args.proxy.cpus),
-            restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=[
                     "CMD",
@@ -113,9 +112,6 @@ class ReverseProxy(pulumi.ComponentResource):
             wait=True,
             wait_timeout=60,
             destroy_grace_seconds=30,  # SIGQUIT lets in-flight requests finish (the image's stop signal)
-            log_driver="json-file",
-            log_opts={"max-size": args.logging.max_size, "max-file": str(args.logging.max_files)},
-            labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=args.network, aliases=[self.container_name, "nginx"])
             ],

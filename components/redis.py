@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys import naming
 from websys.render import artifacts
 from websys.render import redis as files
@@ -76,12 +77,8 @@ class Redis(pulumi.ComponentResource):
             # Docker refuses uploads into a read-only root filesystem; Redis writes to /data only.
             read_only=False,
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=files.DATA_DIR)],
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            memory=redis.memory_mb,
-            memory_swap=redis.memory_mb,
+            **hardened(memory_mb=redis.memory_mb, logging=settings.logging, labels=labels),
             cpus=str(redis.cpus),
-            restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=files.redis_healthcheck_command(),
                 interval="10s",
@@ -92,9 +89,6 @@ class Redis(pulumi.ComponentResource):
             wait=True,
             wait_timeout=120,
             destroy_grace_seconds=30,
-            log_driver="json-file",
-            log_opts={"max-size": settings.logging.max_size, "max-file": str(settings.logging.max_files)},
-            labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.data_network, aliases=[self.container_name, naming.REDIS_HOST]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys import naming
 from websys.settings.app import LoggingSettings
 from websys.settings.backup import S3EmulatorSettings
@@ -43,11 +44,11 @@ class S3Emulator(pulumi.ComponentResource):
             image=image.image_id,
             envs=[f"MOTO_PORT={port}"],
             ports=[docker.ContainerPortArgs(internal=port, external=args.settings.host_port, ip="127.0.0.1")],
-            security_opts=["no-new-privileges:true"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            memory=1024,
-            memory_swap=1024,
-            restart="unless-stopped",
+            **hardened(
+                memory_mb=1024,
+                logging=args.logging,
+                labels={"com.websys.environment": args.environment, "com.websys.service": "s3-emulator"},
+            ),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=[
                     "CMD",
@@ -62,12 +63,6 @@ class S3Emulator(pulumi.ComponentResource):
             ),
             wait=True,  # Pulumi creates the buckets in it next
             wait_timeout=60,
-            log_driver="json-file",
-            log_opts={"max-size": args.logging.max_size, "max-file": str(args.logging.max_files)},
-            labels=[
-                docker.ContainerLabelArgs(label="com.websys.environment", value=args.environment),
-                docker.ContainerLabelArgs(label="com.websys.service", value="s3-emulator"),
-            ],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=network, aliases=[naming.S3_EMULATOR_HOST, self.container_name]

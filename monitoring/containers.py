@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import hardened
 from websys.settings.app import LoggingSettings
 
 
@@ -57,20 +58,13 @@ def hardened_container(resource_name: str, spec: ContainerSpec, opts: pulumi.Res
         user=spec.user,
         read_only=spec.read_only,
         tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},  # noqa: S108 the container's own /tmp
-        security_opts=["no-new-privileges:true"],
-        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=spec.capability_adds or None),
-        memory=spec.memory_mb,
-        memory_swap=spec.memory_mb,
+        **hardened(memory_mb=spec.memory_mb, logging=spec.logging, labels=labels, capability_adds=spec.capability_adds),
         cpus=str(spec.cpus),
         pid_mode=spec.pid_mode,
-        restart="unless-stopped",
         healthcheck=healthcheck,
         wait=healthcheck is not None,
         wait_timeout=180,
         destroy_grace_seconds=30,
-        log_driver="json-file",
-        log_opts={"max-size": spec.logging.max_size, "max-file": str(spec.logging.max_files)},
-        labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
         networks_advanced=[
             docker.ContainerNetworksAdvancedArgs(name=network, aliases=[spec.container_name])
             for network in spec.networks

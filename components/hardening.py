@@ -1,0 +1,33 @@
+"""What every container of the platform gets, in one place: no new privileges, every capability
+dropped (unless one is named), memory without extra swap, a restart policy, rotated json-file logs and
+the labels the policy pack and Prometheus read. The components add what is theirs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi_docker as docker
+
+from websys.settings.app import LoggingSettings
+
+
+def hardened(
+    *,
+    memory_mb: int,
+    logging: LoggingSettings,
+    labels: Mapping[str, str],
+    capability_adds: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Keyword arguments for docker.Container, to be spread into the call."""
+    return {
+        "security_opts": ["no-new-privileges:true"],
+        "capabilities": docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=list(capability_adds) or None),
+        "memory": memory_mb,
+        "memory_swap": memory_mb,  # equal to memory: no swap beyond the limit
+        "restart": "unless-stopped",
+        "log_driver": "json-file",
+        # Docker's json-file driver grows without bound unless told to rotate.
+        "log_opts": {"max-size": logging.max_size, "max-file": str(logging.max_files)},
+        "labels": [docker.ContainerLabelArgs(label=key, value=value) for key, value in sorted(labels.items())],
+    }
