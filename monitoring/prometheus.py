@@ -23,18 +23,23 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
     scrape_configs: list[dict[str, Any]] = []
     for job in scrape_jobs(settings):
         static_configs: list[dict[str, Any]] = []
+        dns_sd_configs: list[dict[str, Any]] = []
         for target in job.targets:
+            if target.discovered:
+                dns_sd_configs.append({"names": [target.host], "type": "A", "port": target.port})
+                continue
             entry: dict[str, Any] = {"targets": [target.address]}
             if target.labels:
                 entry["labels"] = dict(sorted(target.labels.items()))
             static_configs.append(entry)
-        scrape_configs.append(
-            {
-                "job_name": job.name,
-                "metrics_path": job.metrics_path,
-                "static_configs": static_configs,
-            }
-        )
+        scrape_config: dict[str, Any] = {
+            "job_name": job.name,
+            "metrics_path": job.metrics_path,
+            "static_configs": static_configs,
+        }
+        if dns_sd_configs:
+            scrape_config["dns_sd_configs"] = dns_sd_configs
+        scrape_configs.append(scrape_config)
     return {
         "global": {
             "scrape_interval": f"{monitoring.scrape_interval_seconds}s",

@@ -89,6 +89,8 @@ class Target:
     labels: dict[str, str] = field(default_factory=dict)
     watches: str | None = None  # the container an exporter reports on
     watches_service: str | None = None  # that container's service: postgres, redis, nginx
+    # A Swarm service's tasks, found by DNS (`tasks.<service>`, dns_sd_configs), not one container.
+    discovered: bool = False
 
     @property
     def address(self) -> str:
@@ -112,6 +114,10 @@ def scrape_jobs(settings: Settings) -> list[ScrapeJob]:
         for color in COLORS
         for index in range(1, settings.backend.replicas(color) + 1)
     ]
+    if settings.platform == "swarm":
+        # One service, its tasks rolling in and out: Docker's DNS lists them all under tasks.<name>.
+        service = naming.app_service(env, "backend")
+        backend = [Target(f"tasks.{service}", settings.backend.port, discovered=True)]
     postgres = [
         Target(
             server.exporter,

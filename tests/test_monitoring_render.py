@@ -13,6 +13,7 @@ from monitoring.dashboards import dashboards
 from monitoring.promql import expand_grafana_macros, metric_names
 from monitoring.rules import alert_rules, render_rules, render_rules_tests
 from monitoring.targets import scrape_jobs
+from tests.edge_support import make_certificate
 from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, render_into, run, settings_for, tool
 from websys.plan import PROJECT_DIR
 from websys.settings import ENVIRONMENTS, Settings
@@ -205,3 +206,21 @@ def test_readme_alerts_table_lists_every_rule() -> None:
     table = readme[readme.index("### Alerts") : readme.index("### Dashboards")]
     for rule in alert_rules(settings_for("production")):
         assert f"| `{rule.name}` | {rule.severity} |" in table
+
+
+def test_on_swarm_the_backend_tasks_are_found_by_dns(tmp_path: Path) -> None:
+    """A Swarm service has no per-replica container names: Prometheus asks Docker's DNS for its tasks."""
+    crt, key = make_certificate(tmp_path)
+    settings = settings_for(
+        "production",
+        ["platform=swarm"],
+        [f"tlsCertificate={crt.read_text()}", f"tlsPrivateKey={key.read_text()}"],
+    )
+    render_into(tmp_path, settings)
+    config = yaml.safe_load((tmp_path / "prometheus" / "prometheus.yml").read_text())
+    backend = next(job for job in config["scrape_configs"] if job["job_name"] == "backend")
+    assert backend["static_configs"] == []
+    assert backend["dns_sd_configs"] == [{"names": ["tasks.websys-production-backend"], "type": "A", "port": 8000}]
+    for command in (["check", "config", "prometheus.yml"], ["test", "rules", "tests/websys.rules.test.yml"]):
+        result = run(tool("promtool"), *command, cwd=tmp_path / "prometheus")
+        assert result.returncode == 0, result.stdout + result.stderr
