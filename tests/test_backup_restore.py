@@ -307,9 +307,10 @@ def test_a_200_mb_database_is_backed_up_in_bounded_memory(pg: PostgresServer, mo
     while process.poll() is None:
         with contextlib.suppress(OSError):
             status_text = Path(f"/proc/{process.pid}/status").read_text()
-            peak_kib = max(
-                peak_kib, *(int(line.split()[1]) for line in status_text.splitlines() if line.startswith("VmHWM:"))
-            )
+            # An exiting (zombie) process has no Vm* lines any more: keep the last value seen.
+            for line in status_text.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
         time.sleep(0.02)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
