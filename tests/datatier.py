@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -16,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.live_servers import PG_BINDIR, free_port
 from websys.plan import PROJECT_DIR
 from websys.settings import Settings, parse_settings, stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 IS_ROOT = os.geteuid() == 0
 
 
@@ -31,14 +30,8 @@ def settings_for(stack: str, sets: Sequence[str] = ()) -> Settings:
     return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def pg_binary(name: str) -> str:
-    candidate = PG_BIN / name
+    candidate = PG_BINDIR / name
     if candidate.exists():
         return str(candidate)
     found = shutil.which(name)
@@ -66,7 +59,7 @@ def give_to_postgres(path: Path) -> None:
 
 def pg_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env["PATH"] = f"{PG_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["PATH"] = f"{PG_BINDIR}:{env.get('PATH', '/usr/bin:/bin')}"
     env.update(extra)
     return env
 

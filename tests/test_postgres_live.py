@@ -17,7 +17,6 @@ import pytest
 
 from tests.datatier import (
     PgServer,
-    free_port,
     give_to_postgres,
     init_and_start,
     local_overrides,
@@ -29,6 +28,7 @@ from tests.datatier import (
     start_logged,
     wait_until,
 )
+from tests.live_servers import free_port
 from websys.render import postgres as files
 from websys.settings import ENVIRONMENTS, Settings
 

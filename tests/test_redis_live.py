@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.datatier import free_port, new_password, settings_for, stop_process, wait_until
+from tests.datatier import new_password, settings_for, stop_process, wait_until
+from tests.live_servers import free_port
 from websys.render import redis as files
 from websys.settings import ENVIRONMENTS, Settings
 

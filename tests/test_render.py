@@ -15,7 +15,6 @@ import pytest
 
 from tests.datatier import (
     PgServer,
-    free_port,
     give_to_postgres,
     init_and_start,
     new_password,
@@ -26,6 +25,7 @@ from tests.datatier import (
     wait_until,
 )
 from tests.edge_support import stack_settings
+from tests.live_servers import free_port
 from tests.monitoring_support import run, tool
 from tests.planning import CONTAINER, run_websys
 from tests.test_nginx_render import container_nginx_t
