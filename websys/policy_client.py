@@ -107,7 +107,7 @@ def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
         protect=bool(options.get("protect")),
         ignoreChanges=options.get("ignoreChanges", []),
         deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
-        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplace")),
+        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace"))),
         additionalSecretOutputs=options.get("additionalSecretOutputs", []),
         parent=resource.get("parent", ""),
     )
