@@ -80,7 +80,7 @@ def test_nginx_container_is_pinned_hardened_and_starts_from_the_bootstrap(
     assert image.urn in nginx_container(plan).dependencies
     assert inputs["capabilities"]["drops"] == ["ALL"]
     assert "SYS_ADMIN" not in inputs["capabilities"]["adds"]
-    assert "no-new-privileges:true" in inputs["securityOpts"]
+    assert "no-new-privileges=true" in inputs["securityOpts"]
     assert inputs["restart"] == "unless-stopped"
     assert inputs["logDriver"] == "json-file"
     assert inputs["wait"] is True

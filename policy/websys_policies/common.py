@@ -79,8 +79,8 @@ def env_entries(props: Mapping[str, Any]) -> Iterable[tuple[str, str | None]]:
 
 
 def is_pinned(image: str) -> bool:
-    """A reference by digest, or by a tag other than `latest`."""
-    if "@sha256:" in image or image.startswith("sha256:"):
+    """A reference by digest (64 hex digits), or by a tag other than `latest`."""
+    if re.search(r"@sha256:[0-9a-f]{64}$", image) or re.fullmatch(r"sha256:[0-9a-f]{64}", image):
         return True
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:

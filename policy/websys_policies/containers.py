@@ -58,7 +58,7 @@ def _no_new_privileges(args: ResourceValidationArgs, report: ReportViolation) ->
     w = _checked(args)
     # A Swarm task spec has no security options in pulumi-docker v5; capabilities cover it there.
     if w is not None and w.no_new_privileges is False:
-        report(f"{w.kind} {args.name!r} does not set security option no-new-privileges:true", None)
+        report(f"{w.kind} {args.name!r} does not set security option no-new-privileges=true", None)
 
 
 def _capabilities_dropped(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -162,7 +162,7 @@ CONTAINER_POLICIES = [
         "Containers must set no-new-privileges.",
         _no_new_privileges,
         Severity.HIGH,
-        'Add security_opts=["no-new-privileges:true"].',
+        'Add security_opts=["no-new-privileges=true"].',
     ),
     _policy(
         "container-capabilities-dropped",

@@ -38,9 +38,13 @@ def _container(props: Mapping[str, Any]) -> Workload:
         kind="container",
         service=service_of(props),
         privileged=bool(props.get("privileged")),
-        no_new_privileges=any(o in ("no-new-privileges:true", "no-new-privileges") for o in options),
-        cap_drops=[str(c).upper() for c in capabilities.get("drops") or []],
-        cap_adds=[str(c).upper() for c in capabilities.get("adds") or []],
+        # `=` is Docker's spelling, `:` its deprecated one (moby daemon/daemon_unix.go, parseSecurityOpt).
+        no_new_privileges=any(
+            o in ("no-new-privileges=true", "no-new-privileges:true", "no-new-privileges") for o in options
+        ),
+        # Docker's CAP_ form (what it reads back) and the bare name are the same capability.
+        cap_drops=[str(c).upper().removeprefix("CAP_") for c in capabilities.get("drops") or []],
+        cap_adds=[str(c).upper().removeprefix("CAP_") for c in capabilities.get("adds") or []],
         user=str(props.get("user") or ""),
         memory=int(props.get("memory") or 0),
         healthcheck=[str(t) for t in (props.get("healthcheck") or {}).get("tests") or []],
@@ -67,8 +71,8 @@ def _service(props: Mapping[str, Any]) -> Workload:
         service=service_of({"labels": props.get("labels"), "name": props.get("name")}),
         privileged=False,  # a Swarm task cannot be privileged
         no_new_privileges=None,
-        cap_drops=[str(c).upper() for c in spec.get("capDrops") or []],
-        cap_adds=[str(c).upper() for c in spec.get("capAdds") or []],
+        cap_drops=[str(c).upper().removeprefix("CAP_") for c in spec.get("capDrops") or []],
+        cap_adds=[str(c).upper().removeprefix("CAP_") for c in spec.get("capAdds") or []],
         user=str(spec.get("user") or ""),
         memory=int(((task.get("resources") or {}).get("limits") or {}).get("memoryBytes") or 0),
         healthcheck=[str(t) for t in (spec.get("healthcheck") or {}).get("tests") or []],
