@@ -32,6 +32,15 @@ def statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [as_map(item) for item in items]
 
 
+def well_formed(doc: Mapping[str, Any]) -> bool:
+    """Statement is an object or a non-empty list of objects, as AWS requires."""
+    found = doc.get("Statement")
+    if isinstance(found, Mapping):
+        return True
+    items = as_list(found)
+    return bool(items) and all(isinstance(item, Mapping) for item in items)
+
+
 def values(value: Any) -> list[str]:
     """A policy element that AWS accepts as a string or a list of strings."""
     if isinstance(value, str):

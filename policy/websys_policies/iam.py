@@ -10,7 +10,7 @@ from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidatio
 
 from .base import resource_policy
 from .common import as_int, as_list, as_map, as_str, environment, is_true
-from .documents import allows, document, statements, values
+from .documents import allows, document, statements, values, well_formed
 
 KMS_KEY = "aws:kms/key:Key"
 # Resources whose `policy` input is an IAM policy document.
@@ -61,7 +61,7 @@ def _wildcard_resource(resource: str) -> bool:
 
 
 def _document_findings(doc: Mapping[str, Any]) -> list[str]:
-    findings = []
+    findings = [] if well_formed(doc) else ["Statement is not an object or a list of objects"]
     for index, statement in enumerate(statements(doc)):
         if not allows(statement):
             continue
