@@ -107,7 +107,9 @@ def _edit(name: str, change: Callable[[dict[str, Any]], None]) -> Callable[[Plan
 
 def _public_statement(bucket_policy: dict[str, Any]) -> None:
     document = json.loads(bucket_policy["inputs"]["policy"])
-    document["Statement"].append({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "*"})
+    document["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "*"}
+    )
     bucket_policy["inputs"]["policy"] = json.dumps(document)
 
 
@@ -125,7 +127,12 @@ def _shorter_retention(plan: PlanDoc) -> None:
     prefix, floor = next(iter(floors.items()))
     lifecycle = _named("backups-bucket-lifecycle")(plan)
     lifecycle["inputs"]["rules"].append(
-        {"id": "cut", "status": "Enabled", "filter": {"prefix": prefix}, "expiration": {"days": floor["expirationDays"] - 1}}
+        {
+            "id": "cut",
+            "status": "Enabled",
+            "filter": {"prefix": prefix},
+            "expiration": {"days": floor["expirationDays"] - 1},
+        }
     )
 
 
@@ -166,7 +173,9 @@ BREAKS: dict[str, Callable[[PlanDoc], None]] = {
         "-backend-blue-1", "volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}]
     ),
     "container-no-devices": _set("-backend-blue-1", "devices", [{"hostPath": "/dev/kmsg"}]),
-    "container-security-profiles": _set("-backend-blue-1", "securityOpts", ["no-new-privileges=true", "seccomp=unconfined"]),
+    "container-security-profiles": _set(
+        "-backend-blue-1", "securityOpts", ["no-new-privileges=true", "seccomp=unconfined"]
+    ),
     "container-read-only": _set("-backend-blue-1", "readOnly", False),
     "container-swap-bounded": _set("-backend-blue-1", "memorySwap", -1),
     "s3-no-public-policy": _edit("backups-bucket-policy", _public_statement),

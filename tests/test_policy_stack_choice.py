@@ -31,7 +31,9 @@ ENFORCEMENT_CASES = ["development", "Development", "", "staging-but-not", None]
 
 
 @pytest.mark.parametrize("claimed", ENFORCEMENT_CASES)
-def test_the_plans_stack_field_does_not_choose_the_level(privileged: PlanDoc, tmp_path: Path, claimed: str | None) -> None:
+def test_the_plans_stack_field_does_not_choose_the_level(
+    privileged: PlanDoc, tmp_path: Path, claimed: str | None
+) -> None:
     plan = copy.deepcopy(privileged)
     if claimed is None:
         del plan["stack"]

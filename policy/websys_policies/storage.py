@@ -34,7 +34,9 @@ def bucket_name(bucket: PolicyResource) -> str:
 def side_resources(args: StackValidationArgs, bucket: PolicyResource, side_type: str) -> list[PolicyResource]:
     """The side resources of `side_type` whose `bucket` input is exactly this bucket's name."""
     name = bucket_name(bucket)
-    return [r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name]
+    return [
+        r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name
+    ]
 
 
 def buckets(args: StackValidationArgs) -> list[PolicyResource]:
@@ -101,15 +103,19 @@ def _tls_only(props: Mapping[str, Any]) -> str | None:
         return "bucket policy is not a JSON policy document"
     for statement in statements(doc):
         secure = as_map(as_map(statement.get("Condition")).get("Bool")).get("aws:SecureTransport")
-        if statement.get("Effect") == "Deny" and as_str(secure).lower() == "false":
-            if statement.get("Principal") == "*" and "s3:*" in values(statement.get("Action")):
-                return None
+        denies_all = statement.get("Effect") == "Deny" and statement.get("Principal") == "*"
+        if denies_all and as_str(secure).lower() == "false" and "s3:*" in values(statement.get("Action")):
+            return None
     return "bucket policy does not deny every request made without TLS (s3:* when aws:SecureTransport is false)"
 
 
 def _ownership(props: Mapping[str, Any]) -> str | None:
     ownership = as_map(props.get("rule")).get("objectOwnership")
-    return None if ownership == "BucketOwnerEnforced" else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    return (
+        None
+        if ownership == "BucketOwnerEnforced"
+        else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    )
 
 
 def _public_grants(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -161,8 +167,8 @@ def _retention(args: StackValidationArgs, report: ReportViolation) -> None:
         if bucket is None:
             continue  # a missing bucket is backups-and-monitoring's finding
         rules = [r for side in side_resources(args, bucket, LIFECYCLE) for r in _enabled_rules(side.props)]
-        for prefix, floor in sorted(as_map(prefixes).items()):
-            floor = as_map(floor)
+        for prefix, given in sorted(as_map(prefixes).items()):
+            floor = as_map(given)
             days, noncurrent = as_int(floor.get("expirationDays")), as_int(floor.get("noncurrentDays"))
             for rule in rules:
                 reach = _prefix(rule)
@@ -209,9 +215,7 @@ def _no_force_destroy(args: StackValidationArgs, report: ReportViolation) -> Non
             report(f"bucket {bucket.name!r} sets forceDestroy: deleting it would delete every object", bucket.urn)
 
 
-def _side_policy(
-    name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str
-) -> Any:
+def _side_policy(name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str) -> Any:
     return stack_policy(name, description, _bucket_rule(side_type, what, check), Severity.HIGH, remediation)
 
 
@@ -270,7 +274,7 @@ STORAGE_POLICIES = [
         "No bucket policy allows Principal * (in any spelling) or uses NotPrincipal to allow; no public ACL.",
         _public_grants,
         Severity.CRITICAL,
-        "Grant to named IAM principals only; statements with Principal \"*\" must have Effect Deny.",
+        'Grant to named IAM principals only; statements with Principal "*" must have Effect Deny.',
     ),
     stack_policy(
         "s3-retention",
