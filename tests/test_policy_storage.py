@@ -149,6 +149,26 @@ STORAGE_CASES = [
         _lifecycle(lambda rules: rules[0].update(expiration={"date": "2027-01-01"})),
         "s3-retention",
     ),
+    Case(
+        "inline-lifecycle-expires-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "prefix": "data/", "expiration": {"days": 3}}]),
+        "s3-retention",
+    ),
+    Case(
+        "inline-noncurrent-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "noncurrentVersionExpiration": {"days": 1}}]),
+        "s3-retention",
+    ),
+    Case("inline-versioning-off", _bucket(versioning={"enabled": False}), "s3-versioning"),
+    Case(
+        "grant-to-all-users",
+        _bucket(
+            grants=[
+                {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers", "permissions": ["READ"]}
+            ]
+        ),
+        "s3-no-public-policy",
+    ),
     Case("object-lock-removed", _bucket(objectLockEnabled=False), "s3-object-lock"),
     Case("force-destroy", _bucket(forceDestroy=True), "s3-no-force-destroy"),
     Case("force-destroy-text", _bucket(forceDestroy="true"), "s3-no-force-destroy"),
