@@ -46,7 +46,7 @@ def buckets(args: StackValidationArgs) -> list[PolicyResource]:
 
 def _inline_rules(bucket: PolicyResource) -> list[Mapping[str, Any]]:
     """The bucket's own (deprecated, inline) lifecycle rules, in the side resource's shape."""
-    rules = []
+    rules: list[Mapping[str, Any]] = []
     for rule in (as_map(r) for r in as_list(bucket.props.get("lifecycleRules"))):
         old = as_map(rule.get("noncurrentVersionExpiration"))
         rules.append(
