@@ -315,6 +315,17 @@ def test_iam_and_kms_cases(production: PlanDoc, tmp_path: Path, cases: list[Case
     assert caught == tried
 
 
+def test_a_relabelled_and_renamed_database_is_still_a_data_service(production: PlanDoc, tmp_path: Path) -> None:
+    """A PostgreSQL container that says it is a backend (label and name) still runs the postgres image."""
+    plan = copy.deepcopy(production)
+    postgres = find(plan, "postgres-primary")
+    postgres["inputs"]["labels"] = [{"label": "com.websys.service", "value": "backend"}]
+    postgres["inputs"]["name"] = "websys-production-api"
+    postgres["inputs"]["networksAdvanced"].append({"name": "websys-production-edge"})
+    _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
+    assert ("data-services-internal", postgres["urn"]) in {(v["policy"], v["urn"]) for v in violations}
+
+
 def test_backup_bucket_or_job_removed(production: PlanDoc, tmp_path: Path) -> None:
     plan = copy.deepcopy(production)
     bucket, job = find(plan, "backups-bucket"), find(plan, "backup-job")
