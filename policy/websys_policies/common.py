@@ -74,8 +74,7 @@ def environment() -> str:
 
 def labels(props: Mapping[str, Any]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for item in as_list(props.get("labels")):
-        item = as_map(item)
+    for item in (as_map(i) for i in as_list(props.get("labels"))):
         if "label" in item:
             found[as_str(item["label"])] = as_str(item.get("value"))
     return found
