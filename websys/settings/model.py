@@ -12,7 +12,7 @@ from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.swarm import Platform, SwarmSettings
-from websys.settings.types import DockerHost, DomainName, Port, Section
+from websys.settings.types import DockerHost, DomainName, Port, Section, SqlName
 
 Environment = Literal["development", "staging", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "staging", "production")
@@ -46,8 +46,8 @@ class DomainSettings(Section):
 class DatabaseSettings(Section):
     """The application's database and role (the guide's `websys_db_<env>`)."""
 
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    user: str = Field(default="websys", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    name: SqlName
+    user: SqlName = "websys"
     port: Port = 5432
 
 
