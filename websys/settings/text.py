@@ -214,7 +214,6 @@ SQL_RESERVED = frozenset(
         "similar",
         "some",
         "symmetric",
-        "system_user",
         "table",
         "tablesample",
         "then",
