@@ -9,7 +9,9 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +24,13 @@ from hypothesis import strategies as st
 
 from monitoring.alertmanager import render_alertmanager_config
 from tests.edge_support import LiveEdge
-from tests.live_servers import PG_BINDIR, PostgresServer, running_postgres
+from tests.live_servers import PG_BINDIR, PostgresServer, free_port, running_postgres
 from tests.monitoring_support import render_into, run, settings_for, tool
+from tests.test_redis_live import RedisServer
 from websys.app_env import healthcheck_command
 from websys.render.nginx import render_nginx
 from websys.render.postgres import render_pg_hba, render_primary_init
+from websys.render.redis import render_redis_auth, render_redis_conf
 from websys.settings import SettingsError
 from websys.settings.text import (
     SQL_RESERVED,
@@ -34,6 +38,8 @@ from websys.settings.text import (
     header_value_problem,
     js_string,
     nginx_quoted,
+    password_problem,
+    redis_quoted,
     sql_name_problem,
     template_text_problem,
     url_path_problem,
@@ -326,3 +332,46 @@ def test_accepted_names_create_exactly_that_database_and_role(
         _psql(postgres, f'DROP DATABASE IF EXISTS "{name}"')
         _psql(postgres, f'DROP ROLE IF EXISTS "{user}"')
         _psql(postgres, 'DROP ROLE IF EXISTS "replicator"')
+
+
+# --- redis.conf: the included requirepass file, read by a real redis-server ------------------------
+PASSWORDS = st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=24),
+    st.sampled_from(['a"b', "a\\b", "x\nrename-command FLUSHALL hacked", 'p" \nrequirepass "', "  spaced  "]),
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(password=PASSWORDS)
+@example(password="a\"b\\c'$(id) #;")
+def test_an_accepted_redis_password_is_the_password_redis_requires(password: str) -> None:
+    if password_problem(password) is not None:
+        with pytest.raises(SettingsError, match=r"websys:redisPassword: must be printable"):
+            settings_for("development", secrets=[f"redisPassword={password}"])
+        return
+    settings = settings_for("development", secrets=[f"redisPassword={password}"])
+    assert settings.redis_password is not None
+    root = Path(tempfile.mkdtemp(prefix="websys-safety-redis-"))
+    server: RedisServer | None = None
+    try:
+        (root / "data").mkdir()
+        auth = root / "redis-auth.conf"
+        auth.write_text(render_redis_auth(settings.redis_password.get_secret_value()))
+        config = root / "redis.conf"
+        config.write_text(render_redis_conf(settings, auth_file=str(auth), data_dir=str(root / "data")))
+        server = RedisServer(settings, root, config, free_port(), password)
+        server.start()
+        assert server.cli("PING", password=password).stdout.strip() == "PONG"
+        assert "NOAUTH" in server.cli("PING").stdout
+        assert server.cli("PING", password=password + "x").stdout.strip() != "PONG"
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_redis_quoting_keeps_a_newline_inside_the_argument(tmp_path: Path) -> None:
+    """Past the settings (a password that was never validated): still one directive."""
+    quoted = redis_quoted("x\nrename-command FLUSHALL hacked")
+    assert "\n" not in quoted
+    assert quoted == '"x\\x0arename-command FLUSHALL hacked"'

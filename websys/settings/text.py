@@ -111,6 +111,33 @@ def sh_word(value: str) -> str:
     return shlex.quote(value)
 
 
+# --- redis.conf ----------------------------------------------------------------------------------
+def redis_quoted(value: str) -> str:
+    r"""A double-quoted redis.conf argument. redis reads its config line by line, then splits each
+    line with sdssplitargs (redis src/sds.c), which inside double quotes knows \\, \" and \xHH: a
+    raw newline would end the directive and start another."""
+    out = []
+    for ch in value:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+# --- secrets that are passwords or tokens ----------------------------------------------------------
+def password_problem(value: str) -> str | None:
+    """A password is read back from a file by shells (`$(cat file)` drops trailing newlines) and
+    written into config files: one line of printable characters. Never quotes the value."""
+    if not value:
+        return "must not be empty"
+    if _controls(value):
+        return "must be printable characters only (no newline, tab or other control character)"
+    return None
+
+
 # --- YAML and Go templates -----------------------------------------------------------------------
 # Rendered YAML is always produced by yaml.safe_dump, which quotes as needed; what remains is text
 # that the reader then expands itself: Alertmanager runs Go templates over `to`, `from`, `headers`,

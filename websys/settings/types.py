@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
-from websys.settings.text import fullmatch, sql_name_problem, url_path_problem
+from websys.settings.text import fullmatch, password_problem, sql_name_problem, url_path_problem
 
 # A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest].
 _IMAGE_RE = re.compile(
@@ -74,7 +74,15 @@ def _sql_name(value: str) -> str:
     return value
 
 
+def _password(value: SecretStr) -> SecretStr:
+    problem = password_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 ImageReference = Annotated[str, AfterValidator(_image_reference)]
+Password = Annotated[SecretStr, AfterValidator(_password)]
 SqlName = Annotated[str, AfterValidator(_sql_name)]
 DomainName = Annotated[str, AfterValidator(_domain_name)]
 LogSize = Annotated[str, AfterValidator(_log_size)]
