@@ -318,6 +318,19 @@ CASES: list[Case] = [
         sets=['monitoring.receivers.webhook.url="http://h/\\nsend_resolved: false"'],
         expect="websys:monitoring.receivers.webhook.url",
     ),
+    Case(
+        "injection: shell",
+        "ssh ProxyCommand",
+        sets=["docker.sshOpts=['-oProxyCommand=sh -c id']"],
+        expect="runs a local command",
+    ),
+    Case(
+        "injection: shell",
+        "ssh -o LocalCommand",
+        sets=["docker.sshOpts=['-o', 'PermitLocalCommand=yes']"],
+        expect="websys:docker.sshOpts.1",
+    ),
+    Case("injection: shell", "ssh -F config", sets=["docker.sshOpts=['-F/tmp/evil']"], expect="-F"),
     # --- ports ---
     Case("ports", "status port 80", sets=["proxy.statusPort=80"], expect="serves the public on"),
     Case("ports", "status port 443", sets=["proxy.statusPort=443"], expect="serves the public on"),

@@ -88,7 +88,9 @@ def _swap_bounded(args: ResourceValidationArgs, report: ReportViolation) -> None
     elif w.memory_swap == 0:
         report(f"{w.kind} {args.name!r} leaves swap to Docker's default (memorySwap unset)", None)
     elif w.memory_swap > w.memory:
-        report(f"{w.kind} {args.name!r} may swap {(w.memory_swap - w.memory) // 2**20} MB beyond its memory limit", None)
+        report(
+            f"{w.kind} {args.name!r} may swap {(w.memory_swap - w.memory) // 2**20} MB beyond its memory limit", None
+        )
 
 
 ISOLATION_POLICIES = [

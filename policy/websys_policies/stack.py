@@ -71,7 +71,9 @@ def _data_protected(args: ResourceValidationArgs, report: ReportViolation) -> No
 
 def _data_services_internal(args: StackValidationArgs, report: ReportViolation) -> None:
     internal = {
-        as_str(r.props.get("name")) for r in args.resources if r.resource_type == NETWORK and is_true(r.props.get("internal"))
+        as_str(r.props.get("name"))
+        for r in args.resources
+        if r.resource_type == NETWORK and is_true(r.props.get("internal"))
     }
     for resource in args.resources:
         if resource.resource_type != CONTAINER or not is_data_service(resource.props):

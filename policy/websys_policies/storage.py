@@ -34,7 +34,9 @@ def bucket_name(bucket: PolicyResource) -> str:
 def side_resources(args: StackValidationArgs, bucket: PolicyResource, side_type: str) -> list[PolicyResource]:
     """The side resources of `side_type` whose `bucket` input is exactly this bucket's name."""
     name = bucket_name(bucket)
-    return [r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name]
+    return [
+        r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name
+    ]
 
 
 def buckets(args: StackValidationArgs) -> list[PolicyResource]:
@@ -109,7 +111,11 @@ def _tls_only(props: Mapping[str, Any]) -> str | None:
 
 def _ownership(props: Mapping[str, Any]) -> str | None:
     ownership = as_map(props.get("rule")).get("objectOwnership")
-    return None if ownership == "BucketOwnerEnforced" else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    return (
+        None
+        if ownership == "BucketOwnerEnforced"
+        else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    )
 
 
 def _public_grants(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -209,9 +215,7 @@ def _no_force_destroy(args: StackValidationArgs, report: ReportViolation) -> Non
             report(f"bucket {bucket.name!r} sets forceDestroy: deleting it would delete every object", bucket.urn)
 
 
-def _side_policy(
-    name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str
-) -> Any:
+def _side_policy(name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str) -> Any:
     return stack_policy(name, description, _bucket_rule(side_type, what, check), Severity.HIGH, remediation)
 
 
@@ -270,7 +274,7 @@ STORAGE_POLICIES = [
         "No bucket policy allows Principal * (in any spelling) or uses NotPrincipal to allow; no public ACL.",
         _public_grants,
         Severity.CRITICAL,
-        "Grant to named IAM principals only; statements with Principal \"*\" must have Effect Deny.",
+        'Grant to named IAM principals only; statements with Principal "*" must have Effect Deny.',
     ),
     stack_policy(
         "s3-retention",

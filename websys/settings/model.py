@@ -12,7 +12,7 @@ from websys.settings.edge import PemCertificate, PemPrivateKey
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.swarm import Platform, SwarmSettings
-from websys.settings.types import DockerHost, DomainName, Password, Port, Section, SqlName
+from websys.settings.types import DockerHost, DomainName, Password, Port, Section, SqlName, SshOption
 
 Environment = Literal["development", "staging", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "staging", "production")
@@ -35,7 +35,7 @@ class DockerSettings(Section):
     """Where the stack's containers run: the local socket, or a remote daemon over SSH."""
 
     host: DockerHost
-    ssh_opts: list[str] = Field(default_factory=list)
+    ssh_opts: list[SshOption] = Field(default_factory=list, max_length=32)
 
 
 class DomainSettings(Section):

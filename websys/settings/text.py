@@ -127,6 +127,26 @@ def redis_quoted(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+# --- ssh(1) options of the Docker provider -----------------------------------------------------------
+# pulumi-docker runs `ssh <sshOpts...> user@host docker system dial-stdio` on the deployer's machine.
+# These ssh_config(5) options run a local command, or load a file that may: a stack file must not
+# be able to make `pulumi up` execute something on the operator's workstation.
+_SSH_COMMAND_OPTIONS = ("proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand", "match", "include")
+
+
+def ssh_option_problem(value: str) -> str | None:
+    if not value or _controls(value):
+        return "must be a non-empty single line of printable characters"
+    lowered = value.lower().replace(" ", "")
+    if any(name in lowered for name in _SSH_COMMAND_OPTIONS):
+        return (
+            "must not set an ssh option that runs a local command or loads a config (ProxyCommand, LocalCommand, ...)"
+        )
+    if lowered.startswith("-f"):
+        return "must not load another ssh config file (-F)"
+    return None
+
+
 # --- secrets that are passwords or tokens ----------------------------------------------------------
 def password_problem(value: str) -> str | None:
     """A password is read back from a file by shells (`$(cat file)` drops trailing newlines) and

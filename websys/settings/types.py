@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
-from websys.settings.text import fullmatch, password_problem, sql_name_problem, url_path_problem
+from websys.settings.text import fullmatch, password_problem, sql_name_problem, ssh_option_problem, url_path_problem
 
 # A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest].
 _IMAGE_RE = re.compile(
@@ -81,7 +81,15 @@ def _password(value: SecretStr) -> SecretStr:
     return value
 
 
+def _ssh_option(value: str) -> str:
+    problem = ssh_option_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 ImageReference = Annotated[str, AfterValidator(_image_reference)]
+SshOption = Annotated[str, AfterValidator(_ssh_option)]
 Password = Annotated[SecretStr, AfterValidator(_password)]
 SqlName = Annotated[str, AfterValidator(_sql_name)]
 DomainName = Annotated[str, AfterValidator(_domain_name)]
