@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ import yaml
 from tests.planning import run_websys
 from websys.cli.common import load_stack_config
 from websys.plan import record_plan
+from websys.settings import SettingsError, parse_settings
 from websys.settings.yamlread import MAX_DEPTH, MAX_FILE_BYTES
 from websys.stackfile import apply_override, read_stack_file
 
@@ -574,3 +576,17 @@ def test_a_value_passed_as_secret_never_appears_in_the_plan(tmp_path: Path) -> N
     plain = read_stack_file(path)
     apply_override(plain, f"domains.api={domain}", secret=False, flag="--set")
     assert domain in record_plan("development", plain).dumps()
+
+
+def test_the_programs_own_reader_refuses_deep_or_aliased_engine_values_with_one_line() -> None:
+    """Under `pulumi up` the engine hands the program strings (objects as JSON): a value nested
+    beyond the interpreter's recursion limit, or a dotted key holding an alias bomb, is one line."""
+    engine = {key: json.dumps(value) if not isinstance(value, str) else value for key, value in BASE.items()}
+    deep = {**engine, "websys:backend": "[" * 100_000 + "]" * 100_000}
+    with pytest.raises(SettingsError, match=r"^Pulumi.development.yaml: websys:backend: "):
+        parse_settings("development", deep, [])
+    bomb = {**engine, "websys:proxy.permissionsPolicy": ALIAS_BOMB.split("websys:x:\n", 1)[1]}
+    started = time.monotonic()
+    with pytest.raises(SettingsError, match=r"^Pulumi.development.yaml: websys:proxy.permissionsPolicy: "):
+        parse_settings("development", bomb, [])
+    assert time.monotonic() - started < 5

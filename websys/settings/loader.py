@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -23,6 +22,7 @@ from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
 from websys.settings.monitoring import monitoring_problems
 from websys.settings.services import DOCKER_GLOBAL_POOLS
 from websys.settings.swarm import swarm_problems
+from websys.settings.yamlread import MAX_VALUE_BYTES, YamlInputError, load_yaml_text
 
 NAMESPACE = "websys"
 
@@ -44,7 +44,7 @@ def decode_config_value(raw: Any) -> Any:
     if isinstance(raw, str) and raw[:1] in ("{", "["):
         try:
             return json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # kept as text: the model then names the key
             return raw
     return raw
 
@@ -140,9 +140,10 @@ def expand_dotted_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     result = {key: value for key, value in values.items() if "." not in key}
     for key in sorted(k for k in values if "." in k):
         value = values[key]
-        if isinstance(value, str):
-            with contextlib.suppress(yaml.YAMLError):  # otherwise kept as the string it is
-                value = yaml.safe_load(value)
+        if isinstance(value, str) and len(value) <= MAX_VALUE_BYTES:
+            # The same strict, bounded reader as --set; what it refuses stays the string it is.
+            with contextlib.suppress(YamlInputError):
+                value = load_yaml_text(value)
         *parents, leaf = key.split(".")
         node = result
         for depth, part in enumerate(parents, start=1):
