@@ -551,6 +551,14 @@ def test_a_mistyped_namespace_is_named_with_a_suggestion(tmp_path: Path) -> None
     assert stderr == "Pulumi.development.yaml: websy:backend: unknown namespace 'websy'; did you mean websys:backend?\n"
 
 
+def test_a_mistyped_stack_file_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.development.yaml"
+    path.write_text(base_text().replace("config:", "conifg:", 1))
+    code, stderr, _ = refuse(Case("typo", "config", path=str(path)), tmp_path)
+    assert code == 2
+    assert stderr == "Pulumi.development.yaml: conifg: unknown key of a stack file; did you mean 'config'?\n"
+
+
 def test_a_mistyped_top_level_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.development.yaml"
     path.write_text(base_text(**{"websys:postgress": {"replicas": 1}}))

@@ -21,6 +21,8 @@ from websys.settings.loader import NAMESPACE
 from websys.settings.model import SECRET_KEYS
 from websys.settings.yamlread import MAX_VALUE_BYTES, YamlInputError, load_yaml_text, read_yaml_file
 
+# The top-level keys of a Pulumi stack file (pulumi sdk/go/common/workspace/project.go, ProjectStack).
+STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"})
 # Namespaces a stack of this project may hold besides its own: the providers' and the engine's.
 # Any other is most likely a misspelt `websys`, whose keys would otherwise be silently ignored.
 KNOWN_NAMESPACES = frozenset({NAMESPACE, "aws", "docker", "random", "tls", "pulumi"})
@@ -79,6 +81,11 @@ def read_stack_file(path: Path) -> StackConfig:
     document = document or {}
     if not isinstance(document, dict):
         raise StackFileError(f"{name}: the stack file must be a mapping with a 'config' key")
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(STACK_FILE_KEYS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise StackFileError(f"{name}: {key}: unknown key of a stack file{hint}")
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise StackFileError(f"{name}: config: must be a mapping of keys to values")
