@@ -13,16 +13,18 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from tests.planning import run_websys
 from websys.cli.common import load_stack_config
 from websys.plan import record_plan
-from websys.settings import SettingsError, parse_settings
+from websys.settings import Settings, SettingsError, parse_settings
 from websys.settings.yamlread import MAX_DEPTH, MAX_FILE_BYTES
 from websys.stackfile import apply_override, read_stack_file
 
@@ -598,3 +600,29 @@ def test_the_programs_own_reader_refuses_deep_or_aliased_engine_values_with_one_
     with pytest.raises(SettingsError, match=r"^Pulumi.development.yaml: websys:proxy.permissionsPolicy: "):
         parse_settings("development", bomb, [])
     assert time.monotonic() - started < 5
+
+
+def _string_defaults(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted camelCase path, default) of every string setting that has a default."""
+    for field_info in model.model_fields.values():
+        path = f"{prefix}{field_info.alias}"
+        default = field_info.default
+        if isinstance(default, str):
+            yield path, default
+        elif isinstance(default, BaseModel):
+            yield from _string_defaults(type(default), f"{path}.")
+
+
+STRING_DEFAULTS = sorted(_string_defaults(Settings))
+
+
+@pytest.mark.parametrize(("path", "default"), STRING_DEFAULTS, ids=[path for path, _ in STRING_DEFAULTS])
+def test_no_string_setting_takes_a_trailing_newline(path: str, default: str, tmp_path: Path) -> None:
+    """Every string setting, however it is checked (pattern, regex, Literal): its default passes,
+    and the default followed by a newline does not."""
+    stack = tmp_path / "Pulumi.development.yaml"
+    stack.write_text(base_text())
+    load_stack_config("development", [f"{path}={json.dumps(default)}"], stack_file=stack)
+    code, stderr, _ = refuse(Case("trailing newline", path, sets=[f"{path}={json.dumps(default + chr(10))}"]), tmp_path)
+    assert code == 2, stderr
+    assert f": websys:{path}: " in stderr

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from websys.backup.schedule import CronError, parse_cron
+from websys.settings.text import single_line_problem
 from websys.settings.types import ImageReference, Port, Section
 
 # Applied with fullmatch (a `$` would let a trailing newline through).
@@ -42,6 +43,10 @@ def _endpoint(value: str) -> str:
 
 
 def _cron(value: str) -> str:
+    # The cron parser splits on whitespace, so a trailing newline would pass it.
+    problem = single_line_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     try:
         parse_cron(value)
     except CronError as error:
