@@ -16,6 +16,7 @@ import yaml
 from monitoring.targets import Target, scrape_jobs
 from websys import naming
 from websys.settings import Settings
+from websys.settings.text import promql_string
 
 Severity = Literal["warning", "critical"]
 GROUP_NAME = "websys.rules"
@@ -60,7 +61,7 @@ class AlertRule:
 
 
 def _series(metric: str, labels: dict[str, str]) -> str:
-    inner = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    inner = ",".join(f"{key}={promql_string(value)}" for key, value in sorted(labels.items()))
     return f"{metric}{{{inner}}}"
 
 

@@ -241,6 +241,6 @@ def test_bad_backup_setting_stops_websys_plan_with_one_line() -> None:
     result = run_websys("plan", "production", "--set", "backup.logRetention.auditDays=0")
     assert result.returncode == 2
     assert result.stderr == (
-        "Pulumi.production.yaml: websys:backup.logRetention.auditDays: "
+        "--set backup.logRetention.auditDays=0: websys:backup.logRetention.auditDays: "
         "input should be greater than or equal to 1 (got 0)\n"
     )

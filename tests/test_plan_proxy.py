@@ -149,7 +149,7 @@ def test_a_switch_to_a_color_without_replicas_is_refused() -> None:
     result = run_websys("plan", "production", "--set", "deploy.activeColor=green")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "Pulumi.production.yaml: websys:deploy.activeColor: 'green' has no frontend replicas; "
+        "--set deploy.activeColor=green: websys:deploy.activeColor: 'green' has no frontend replicas; "
         "set frontend.green.replicas to at least 1 before switching traffic to it"
     )
 
