@@ -427,8 +427,8 @@ def restore(
             if not can_replace(admin, db.name):
                 raise BackupError(
                     f"--replace: role {current_role(admin)!r} may not rename database {db.name!r} "
-                    "(that takes CREATEDB and owning it, or a superuser); restore with --target-db, "
-                    "or run --replace as the database's owner (see docs/backups-drills.md); nothing was changed",
+                    "(that takes CREATEDB and membership in its owner's role); restore with --target-db, "
+                    "or grant the owner's role for the occasion (docs/backups-drills.md); nothing was changed",
                     EXIT_BAD_INPUT,
                 )
         target = db.name if replace else (target_db or _derived_name(db.name, f"restored_{stamp}"))

@@ -194,9 +194,28 @@ def drop_database(connection: psycopg.Connection[Any], name: str) -> None:
     connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def copy_database_privileges(connection: psycopg.Connection[Any], source: str, target: str) -> None:
+    """Give `target` the database-level grants of `source` (CONNECT for the backup role, ...), so a
+    database swapped in keeps who may connect to it."""
+    rows = connection.execute(
+        "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END "
+        "FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = %s AND a.grantee <> d.datdba",
+        [source],
+    ).fetchall()
+    for privilege, grantee in rows:
+        connection.execute(
+            sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
+                sql.SQL(str(privilege)),
+                sql.Identifier(target),
+                sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC"),
+            )
+        )
+
+
 def swap_databases(connection: psycopg.Connection[Any], live: str, replacement: str, keep_as: str) -> None:
     """Put `replacement` in place of `live` and keep the old one as `keep_as` (no connections allowed)."""
     ident = sql.Identifier
+    copy_database_privileges(connection, live, replacement)
     connection.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(ident(live)))
     try:
         connection.execute(
