@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys import naming
 from websys.app_env import env_list
@@ -84,7 +85,7 @@ class BackupJob(pulumi.ComponentResource):
                     "com.websys.metrics-port": str(settings.metrics_port),
                 },
             ),
-            cpus="1",
+            cpus=docker_cpus(1),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=metrics_healthcheck(settings.metrics_port),
                 interval="30s",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
+from components.durations import go_duration
 from components.hardening import hardened
 from websys import naming
 from websys.render import artifacts
@@ -172,14 +174,14 @@ class Postgres(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=files.VOLUME_DIR)],
             shm_size=pg.shm_size_mb,
             **hardened(memory_mb=pg.memory_mb, logging=settings.logging, labels=labels),
-            cpus=str(pg.cpus),
+            cpus=docker_cpus(pg.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=files.pg_isready_command(settings),
                 interval="10s",
                 timeout="5s",
                 retries=5,
                 # Failures while initdb runs or a replica clones do not count against it.
-                start_period=f"{wait_timeout}s",
+                start_period=go_duration(wait_timeout),
             ),
             wait=True,
             wait_timeout=wait_timeout,

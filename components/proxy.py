@@ -19,6 +19,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 from pydantic import SecretStr
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys import naming
 from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
@@ -94,7 +95,7 @@ class ReverseProxy(pulumi.ComponentResource):
             **hardened(
                 memory_mb=args.proxy.memory_mb, logging=args.logging, labels=labels, capability_adds=CAPABILITIES
             ),
-            cpus=str(args.proxy.cpus),
+            cpus=docker_cpus(args.proxy.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=[
                     "CMD",

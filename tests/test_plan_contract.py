@@ -68,6 +68,7 @@ def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
             "protect",
             "retainOnDelete",
             "deleteBeforeReplace",
+            "deleteBeforeReplaceDefined",
             "ignoreChanges",
             "replaceOnChanges",
             "additionalSecretOutputs",
