@@ -184,7 +184,7 @@ def backup(
 
     _run(
         body,
-        "stopped; any upload in progress was aborted and any incomplete database dropped"
+        "stopped; any upload in progress aborted, any incomplete database dropped"
         if schedule
         else "the multipart upload was aborted; no backup was written",
     )
