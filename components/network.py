@@ -40,6 +40,11 @@ class Network(pulumi.ComponentResource):
             name=naming.network_name(args.environment, "data"),
             driver="bridge",
             internal=True,
+            # `internal` takes the route off the host, but Docker still gives the bridge the subnet's
+            # gateway address, through which every container on it reaches the Docker host itself
+            # (its sshd, its daemon's published ports). Without an address on the bridge the
+            # containers reach each other and nothing else (seen on a real engine, Docker 20.10).
+            options={"com.docker.network.bridge.inhibit_ipv4": "true"},
             ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,

@@ -28,16 +28,18 @@ class Deployment:
     def containers(self) -> list[PlannedResource]:
         return self.plan.plan.of_type(CONTAINER)
 
+    def find(self, name: str, type_: str = CONTAINER) -> PlannedResource:
+        return self.plan.resource(name, type_)
+
     def inputs(self, name: str) -> dict[str, Any]:
-        return self.plan.inputs[self.plan.resource(name).urn]
+        """A container's inputs, secrets revealed."""
+        return self.plan.inputs[self.find(name).urn]
 
     def container_name(self, resource_name: str) -> str:
         return str(self.inputs(resource_name)["name"])
 
     def command_inputs(self, name: str) -> dict[str, Any]:
-        resource = self.plan.resource(name)
-        assert resource.type == LOCAL_COMMAND
-        return self.plan.inputs[resource.urn]
+        return self.plan.inputs[self.find(name, LOCAL_COMMAND).urn]
 
     def exec(self, resource_name: str, *argv: str, timeout: float = 60) -> str:
         return self.engine.docker("exec", self.container_name(resource_name), *argv, timeout=timeout).stdout

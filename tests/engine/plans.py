@@ -44,8 +44,10 @@ class EnginePlan:
     plan: Plan
     inputs: dict[str, dict[str, Any]]  # by URN: the inputs as sent, secrets revealed
 
-    def resource(self, name: str) -> PlannedResource:
-        return self.plan.by_name(name)
+    def resource(self, name: str, type_: str) -> PlannedResource:
+        matches = [r for r in self.plan.of_type(type_) if r.name == name]
+        assert len(matches) == 1, f"{len(matches)} {type_} named {name!r}"
+        return matches[0]
 
 
 def stack_config(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> StackConfig:
