@@ -28,13 +28,6 @@ class Network(pulumi.ComponentResource):
         super().__init__("websys:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
-        self.edge = docker.Network(
-            f"{name}-edge",
-            name=naming.network_name(args.environment, "edge"),
-            driver="bridge",
-            labels=labels,
-            opts=child,
-        )
         self.data = docker.Network(
             f"{name}-data",
             name=naming.network_name(args.environment, "data"),
@@ -48,6 +41,17 @@ class Network(pulumi.ComponentResource):
             ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,
+        )
+        # After the data network: Docker gives a network without a subnet the next free /16 of its
+        # default pools (172.17-172.31, and it does not reuse a released one soon), which can hold
+        # the data network's fixed subnet; created at once, the data network then fails with "Pool
+        # overlaps" (seen on a real engine). Created after it, the edge network skips that /16.
+        self.edge = docker.Network(
+            f"{name}-edge",
+            name=naming.network_name(args.environment, "edge"),
+            driver="bridge",
+            labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.data]),
         )
         self.edge_network_name = self.edge.name
         self.data_network_name = self.data.name

@@ -208,6 +208,8 @@ class Applier:
     image_for: Callable[[str], str]  # the image a RemoteImage names -> the local tag standing for it
     created: list[tuple[str, str]] = field(default_factory=list)  # (type, id), in creation order
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when an apply fails or is interrupted: the other resources' waits stop at once.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.api = DockerApi(self.engine.host)
@@ -221,7 +223,8 @@ class Applier:
         todo = {r.urn: r for r in self.selected(select)}
         done: set[str] = set()
         running: dict[Future[None], str] = {}
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
+        pool = ThreadPoolExecutor(max_workers=parallel)
+        try:
             while todo or running:
                 for urn, resource in list(todo.items()):
                     if all(d in done or (d not in todo and d not in running.values()) for d in resource.dependencies):
@@ -234,6 +237,12 @@ class Applier:
                     urn = running.pop(future)
                     future.result()  # the first failure stops the apply, as the engine's does
                     done.add(urn)
+        except BaseException:
+            self.stopping.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.stopping.clear()
 
     def create(self, resource: PlannedResource) -> None:
         inputs = self.plan.inputs[resource.urn]
@@ -262,7 +271,7 @@ class Applier:
         with self._lock:
             self.created.append((kind, identifier))
 
-    def _network(self, inputs: dict[str, Any]) -> None:
+    def _network(self, inputs: dict[str, Any]) -> str:
         body: dict[str, Any] = {
             "Name": inputs["name"],
             "CheckDuplicate": True,
@@ -282,6 +291,7 @@ class Applier:
             body["IPAM"] = {"Driver": inputs.get("ipamDriver", "default"), "Config": configs}
         created = self.api.call("POST", "/networks/create", body)
         self._record(NETWORK, created["Id"])
+        return str(created["Id"])
 
     def image_of(self, resource: PlannedResource) -> str:
         images = [self.images[d] for d in resource.dependencies if d in self.images]
@@ -331,7 +341,7 @@ class Applier:
                 raise ApplyError(f"{name}: 'wait' is set but the container has no healthcheck")
             if health["Status"] == "healthy":
                 return
-            if time.monotonic() > deadline or state.get("RestartCount", 0) >= 2:
+            if time.monotonic() > deadline or state.get("RestartCount", 0) >= 2 or self.stopping.is_set():
                 probes = [entry.get("Output", "").strip()[-300:] for entry in health.get("Log", [])[-2:]]
                 logs = self.engine.docker("logs", "--tail", "15", name, check=False)
                 raise ApplyError(

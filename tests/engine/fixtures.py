@@ -33,7 +33,9 @@ class LookalikeImages:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._tags: dict[str, str] = {}
+        self._aliases: set[str] = set()
         self._lock = threading.Lock()
+        self.overrides: dict[str, str] = {}  # an image a plan names -> a local tag made by a test
 
     def tag(self, lookalike: str) -> str:
         with self._lock:
@@ -42,8 +44,17 @@ class LookalikeImages:
             return self._tags[lookalike]
 
     def for_image(self, image: str) -> str:
-        """The tag standing for an image a plan names."""
-        return self.tag(images.lookalike_for(image))
+        """The tag standing for an image a plan names: the look-alike, tagged with the plan's tag too,
+        so that a new tag in the plan is a new image reference on the engine (a rolling update)."""
+        if image in self.overrides:
+            return self.overrides[image]
+        tag = self.tag(images.lookalike_for(image))
+        alias = f"{tag}-{images.plan_tag(image)}"
+        with self._lock:
+            if alias not in self._aliases:
+                self.engine.docker("tag", tag, alias)
+                self._aliases.add(alias)
+        return alias
 
     @property
     def resolver(self) -> Callable[[str], str]:

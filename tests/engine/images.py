@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -67,6 +68,14 @@ def repository(image: str) -> str:
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def plan_tag(image: str) -> str:
+    """The tag of an image reference (`latest` when it has none), as a tag-safe word."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else "latest"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
 
 
 def _digest(*parts: bytes) -> str:

@@ -5,6 +5,8 @@ const http = require("http");
 const os = require("os");
 
 const port = Number(process.env.PORT || 3000);
+// A replica built to fail its healthcheck (the engine tests' rollback image) has this file.
+const unhealthy = require("fs").existsSync("/app/unhealthy");
 const counts = new Map();
 const server = http.createServer((request, response) => {
   const path = request.url.split("?")[0];
@@ -12,7 +14,8 @@ const server = http.createServer((request, response) => {
   let body;
   let type = "application/json";
   if (path === "/health") {
-    body = JSON.stringify({ status: "ok" });
+    status = unhealthy ? 503 : 200;
+    body = JSON.stringify({ status: unhealthy ? "failing" : "ok" });
   } else if (path === "/metrics") {
     type = "text/plain; version=0.0.4";
     body = "# TYPE http_requests_total counter\n";
