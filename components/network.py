@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.networks import ipam_config
 from websys import naming
 
 
@@ -38,7 +39,7 @@ class Network(pulumi.ComponentResource):
             # (its sshd, its daemon's published ports). Without an address on the bridge the
             # containers reach each other and nothing else (seen on a real engine, Docker 20.10).
             options={"com.docker.network.bridge.inhibit_ipv4": "true"},
-            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)] if args.data_subnet else None,
+            ipam_configs=[ipam_config(args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,
         )

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from pulumi.runtime.rpc import _special_output_value_sig, _special_resource_sig, _special_secret_sig, _special_sig_key
 
 from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
-from websys.plan.recorder import RecordingMonitor
+from websys.plan.recorder import RecordingMonitor, secret_leaves
 from websys.settings import stack_file_name
 from websys.stackfile import StackConfig, apply_override, read_stack_file
 
@@ -61,7 +61,7 @@ def stack_config(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = 
 
 
 def engine_plan(stack: str, config: StackConfig) -> EnginePlan:
-    monitor = RecordingMonitor()
+    monitor = RecordingMonitor(secret_leaves(config))
     plan = record_plan(stack, config, monitor=monitor)
     by_key = {(r.type, r.name, r.parent): r.urn for r in plan.resources}
     inputs: dict[str, dict[str, Any]] = {}
