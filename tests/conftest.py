@@ -6,6 +6,9 @@ from tests.planning import plan_for
 from websys.plan import Plan
 from websys.settings import ENVIRONMENTS
 
+# The engine tests' fixtures (a real Docker Engine and look-alike images): tests/engine/fixtures.py.
+pytest_plugins = ["tests.engine.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def stack_plans() -> dict[str, Plan]:
