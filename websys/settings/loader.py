@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from websys.settings.images import image_problems
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
 from websys.settings.monitoring import monitoring_problems
 from websys.settings.swarm import swarm_problems
@@ -124,6 +125,8 @@ def check_consistency(settings: Settings, source: str) -> None:
                 "to at least 1 before switching traffic to it",
             )
     for key, reason in monitoring_problems(settings)[:1]:
+        raise SettingsError(source, key, reason)
+    for key, reason in image_problems(settings)[:1]:
         raise SettingsError(source, key, reason)
     tls_configured = settings.tls_certificate is not None
     for key, reason in swarm_problems(settings.environment, settings.platform, tls_configured)[:1]:
