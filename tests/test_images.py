@@ -119,9 +119,9 @@ def test_bad_image_settings_are_one_line_with_exit_2(stack: str, assignment: str
     assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("service", sorted(DOCKERFILES))
-def test_each_dockerfile_takes_its_base_as_an_arg_with_a_pinned_default(service: str) -> None:
-    text = (PROJECT_DIR / DOCKERFILES[service][0]).read_text(encoding="utf-8")
+@pytest.mark.parametrize("dockerfile", sorted(path for path, _ in DOCKERFILES.values()))
+def test_each_dockerfile_takes_its_base_as_an_arg_with_a_pinned_default(dockerfile: str) -> None:
+    text = (PROJECT_DIR / dockerfile).read_text(encoding="utf-8")
     instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert instructions[0].startswith("ARG BASE_IMAGE=")
     _image_reference(instructions[0].removeprefix("ARG BASE_IMAGE="))  # raises unless pinned
