@@ -97,3 +97,5 @@ pulumi.export("frontendUrl", f"https://{settings.domains.frontend}")
 pulumi.export("apiBaseUrl", settings.api_base_url)
 pulumi.export("networks", {"edge": network.edge_network_name, "data": network.data_network_name})
 pulumi.export("backups", backups.outputs())
+# Secret outputs (encrypted in the state): `pulumi stack output grafanaAdminPassword --show-secrets`.
+pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)

@@ -139,6 +139,7 @@ def test_bad_requests_get_one_line_errors(backend: Backend) -> None:
     assert request(backend, "POST", "/api/notes", {"body": "x"}, token=token + "x")[0] == 401
     assert request(backend, "DELETE", "/api/notes")[0] == 405
     assert request(backend, "GET", "/api/nowhere") == (404, {"error": "no such route"})
+    assert request(backend, "GET", "/api/metrics") == (404, {"error": "no such route"})  # internal only
     forged = Backend(backend.store, "f" * 48)
     forged_token = request(forged, "POST", "/api/session", {"user": "mallory"})[1]["token"]
     assert request(backend, "POST", "/api/notes", {"body": "x"}, token=forged_token)[0] == 401

@@ -59,6 +59,8 @@ class Backend:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO") or "/"
         route = path.removeprefix("/api") if path.startswith("/api/") else path
+        if path.startswith("/api/") and route == "/metrics":
+            route = "unknown"  # the metrics stay internal: nginx passes /api/... from the internet
         handler = self.routes.get((method, route))
         body: dict[str, Any] | bytes
         if handler is None:
