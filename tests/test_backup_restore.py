@@ -23,6 +23,8 @@ from tests.live_servers import PG_BINDIR, MotoServer, PostgresServer, running_mo
 from tests.planning import WEBSYS, run_websys
 from websys.plan import PROJECT_DIR
 
+pytestmark = pytest.mark.live
+
 MB = 1_000_000
 CLIENT_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.planning import RANDOM_PASSWORD, run_websys
+from tests.planning import RANDOM_PASSWORD, run_websys, stack_file
 from websys.plan import SECRET, Plan
 
 
@@ -31,6 +31,8 @@ def test_a_secret_passed_on_the_command_line_never_appears(tmp_path: Path) -> No
     result = run_websys(
         "plan",
         "production",
+        "--stack-file",
+        str(stack_file("production")),
         "--json",
         "--out",
         str(out),
@@ -50,8 +52,9 @@ def test_a_secret_passed_on_the_command_line_never_appears(tmp_path: Path) -> No
 
 
 def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
-    first = run_websys("plan", "staging", "--json")
-    second = run_websys("plan", "staging", "--json", env={"PYTHONHASHSEED": "12345"})
+    staging = ("plan", "staging", "--stack-file", str(stack_file("staging")), "--json")
+    first = run_websys(*staging)
+    second = run_websys(*staging, env={"PYTHONHASHSEED": "12345"})
     assert first.returncode == 0
     assert second.returncode == 0
     assert first.stdout == second.stdout
@@ -74,13 +77,20 @@ def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
 
 
 def test_no_deprecation_warning_anywhere() -> None:
-    result = run_websys("plan", "production", "--json", env={"PYTHONWARNINGS": "error::DeprecationWarning"})
+    result = run_websys(
+        "plan",
+        "production",
+        "--stack-file",
+        str(stack_file("production")),
+        "--json",
+        env={"PYTHONWARNINGS": "error::DeprecationWarning"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
 
 def test_summary_lists_resources_by_component() -> None:
-    result = run_websys("plan", "production")
+    result = run_websys("plan", "production", "--stack-file", str(stack_file("production")))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("websys/production: ")

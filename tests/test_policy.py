@@ -195,8 +195,8 @@ def test_every_rule_has_metadata() -> None:
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_every_stack_passes(stack_plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
-    code, violations = _policy(stack_plans[stack].to_json(), tmp_path)
+def test_every_stack_passes(committed_plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
+    code, violations = _policy(committed_plans[stack].to_json(), tmp_path)
     assert [v for v in violations if v["level"] == "mandatory"] == []
     assert code == 0
 
