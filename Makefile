@@ -63,7 +63,8 @@ docs: install
 pytest: install actionlint
 	$(BIN)/pytest -n auto --dist loadfile
 
-# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (see README).
+# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (docs/performance.md);
+# BENCH_ARGS=--quick is a smoke run that writes its results to the temporary directory instead.
 bench: install system-packages
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

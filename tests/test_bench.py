@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,21 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_quick_critical_path_writes_the_results_file(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+    """A quick run writes its own results file (in the temporary directory), never the committed one."""
+    committed = (PROJECT_DIR / "bench" / "results.json").read_bytes()
+    out = tmp_path / "websys-bench-quick.json"
     done = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--only", "critical-path", "--out", str(out)],
+        [sys.executable, "bench/run.py", "--quick", "--only", "critical-path"],
         cwd=PROJECT_DIR,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=50,
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert (PROJECT_DIR / "bench" / "results.json").read_bytes() == committed
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"
     document = json.loads(out.read_text())
     assert document["quick"] is True
     assert {"nproc", "cpu", "memory_gb", "load_average_start", "load_average_end"} <= document["machine"].keys()

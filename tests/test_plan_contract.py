@@ -99,6 +99,21 @@ def test_summary_lists_resources_by_component() -> None:
     assert backend_block[0].split() == ["3", "docker:index/container:Container"]
 
 
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    for out, reason in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "notes.txt" / "plan.json", f"{tmp_path / 'notes.txt'} is not a directory"),
+    ):
+        result = run_websys("plan", "staging", "--stack-file", str(stack_file("staging")), "--out", str(out))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"websys plan: --out {out}: {reason}"), result.stderr
+        assert result.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_unknown_stack_is_bad_input() -> None:
     result = run_websys("plan", "qa")
     assert result.returncode == 2
