@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.networks import ipam_config
 from websys import naming
 
 
@@ -40,7 +41,7 @@ class Network(pulumi.ComponentResource):
             name=naming.network_name(args.environment, "data"),
             driver="bridge",
             internal=True,
-            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)] if args.data_subnet else None,
+            ipam_configs=[ipam_config(args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,
         )

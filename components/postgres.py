@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
+from components.durations import go_duration
 from components.hardening import hardened
 from websys import naming
 from websys.render import artifacts
@@ -20,6 +22,7 @@ class PostgresArgs:
     data_network: pulumi.Input[str]
     database_password: pulumi.Output[str]  # secret Outputs from StackSecrets
     replication_password: pulumi.Output[str]
+    backup_password: pulumi.Output[str]  # the backup job's role, created by the init script
 
 
 class Postgres(pulumi.ComponentResource):
@@ -77,6 +80,7 @@ class Postgres(pulumi.ComponentResource):
                     *_rendered_uploads(artifacts.postgres_primary_files(settings, f"{name}-primary")),
                     secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
                     replication_password_upload,
+                    secret_file(files.BACKUP_PASSWORD_FILE, args.backup_password),
                 ],
                 wait_timeout=300,
             )
@@ -170,14 +174,14 @@ class Postgres(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=files.VOLUME_DIR)],
             shm_size=pg.shm_size_mb,
             **hardened(memory_mb=pg.memory_mb, logging=settings.logging, labels=labels),
-            cpus=str(pg.cpus),
+            cpus=docker_cpus(pg.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=files.pg_isready_command(settings),
                 interval="10s",
                 timeout="5s",
                 retries=5,
                 # Failures while initdb runs or a replica clones do not count against it.
-                start_period=f"{wait_timeout}s",
+                start_period=go_duration(wait_timeout),
             ),
             wait=True,
             wait_timeout=wait_timeout,
