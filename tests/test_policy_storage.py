@@ -334,6 +334,20 @@ def test_a_relabelled_and_renamed_database_is_still_a_data_service(production: P
     assert ("data-services-internal", postgres["urn"]) in {(v["policy"], v["urn"]) for v in violations}
 
 
+def test_relabelled_containers_are_not_replicas(production: PlanDoc, tmp_path: Path) -> None:
+    """One backend replica left, and two exporters that say they are blue backends: still one replica."""
+    plan = copy.deepcopy(production)
+    replicas = [r for r in plan["resources"] if "AppService$docker:index/container:Container::backend-" in r["urn"]]
+    plan["resources"] = [r for r in plan["resources"] if r not in replicas[1:]]
+    backend_labels = replicas[0]["inputs"]["labels"]
+    for name in ("monitoring-exporters-node-exporter", "monitoring-exporters-redis-exporter"):
+        exporter = find(plan, name)
+        exporter["inputs"]["labels"] = copy.deepcopy(backend_labels)
+        exporter["inputs"]["name"] = exporter["inputs"]["name"] + "-backend-blue"
+    _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
+    assert any(v["policy"] == "production-redundancy" and "1 backend" in v["message"] for v in violations), violations
+
+
 def test_backup_bucket_or_job_removed(production: PlanDoc, tmp_path: Path) -> None:
     plan = copy.deepcopy(production)
     bucket, job = find(plan, "backups-bucket"), find(plan, "backup-job")
