@@ -63,9 +63,7 @@ if host is not None:
     host.export()
 
 # Backups to S3, restore drills and the compliance log archive.
-backups = deploy_backups(
-    settings, network.edge_network_name, network.data_network_name, secrets.database_password, with_docker
-)
+backups = deploy_backups(settings, network.edge_network_name, network.data_network_name, secrets, with_docker)
 
 pulumi.export("environment", env)
 pulumi.export("activeColor", settings.active_color)

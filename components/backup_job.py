@@ -24,7 +24,8 @@ class BackupJobArgs:
     settings: BackupSettings
     logging: LoggingSettings
     data_network: pulumi.Input[str]  # where PostgreSQL is (internal: no route out)
-    database_url: pulumi.Input[str]  # secret
+    database_url: pulumi.Input[str]  # secret: the backup role's URL (websys.backup.job_env.database_url)
+    manifest_key: pulumi.Input[str]  # secret: signs the manifests (StackSecrets.backup_manifest_key)
     bucket_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str] | None
     access_key_id: pulumi.Input[str]
@@ -62,6 +63,7 @@ class BackupJob(pulumi.ComponentResource):
         envs: list[pulumi.Input[str]] = [resolved.apply(functools.partial(_variable, key=key)) for key in names]
         envs += [
             pulumi.Output.secret(args.database_url).apply(lambda url: f"WEBSYS_DATABASE_URL={url}"),
+            pulumi.Output.secret(args.manifest_key).apply(lambda key: f"WEBSYS_BACKUP_MANIFEST_KEY={key}"),
             pulumi.Output.secret(args.secret_access_key).apply(lambda key: f"AWS_SECRET_ACCESS_KEY={key}"),
         ]
         self.container = docker.Container(

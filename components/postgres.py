@@ -22,6 +22,7 @@ class PostgresArgs:
     data_network: pulumi.Input[str]
     database_password: pulumi.Output[str]  # secret Outputs from StackSecrets
     replication_password: pulumi.Output[str]
+    backup_password: pulumi.Output[str]  # the backup job's role, created by the init script
 
 
 class Postgres(pulumi.ComponentResource):
@@ -79,6 +80,7 @@ class Postgres(pulumi.ComponentResource):
                     *_rendered_uploads(artifacts.postgres_primary_files(settings, f"{name}-primary")),
                     secret_file(files.DATABASE_PASSWORD_FILE, args.database_password),
                     replication_password_upload,
+                    secret_file(files.BACKUP_PASSWORD_FILE, args.backup_password),
                 ],
                 wait_timeout=300,
             )

@@ -24,6 +24,7 @@ from websys import naming
 from websys.app_env import env_list
 from websys.push import PROMETHEUS_APPLY_SCRIPT, PUSH_SCRIPT, push_environment, script_text
 from websys.settings import Settings
+from websys.settings.text import sh_word
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Monitoring(pulumi.ComponentResource):
         # container is: a new container starts from the bootstrap and needs the files too.
         push = push_environment(
             "prometheus",
-            f"docker exec -i {targets.prometheus_name(env)}",
+            f"docker exec -i {sh_word(targets.prometheus_name(env))}",
             PROMETHEUS_APPLY_SCRIPT,
             files.prometheus_pushed_files(settings),
         )

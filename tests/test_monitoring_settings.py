@@ -74,6 +74,6 @@ def test_the_command_refuses_monitoring_off_in_production_with_one_line() -> Non
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip() == (
-        "Pulumi.production.yaml: websys:monitoring.enabled: "
+        "--set monitoring.enabled=false: websys:monitoring.enabled: "
         "monitoring is always on in production; only development may set false"
     )

@@ -238,7 +238,7 @@ def test_the_renderer_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [
-        ('proxy.contentSecurityPolicy=default-src "self"', "websys:proxy.contentSecurityPolicy: must be a non-empty"),
+        ('proxy.contentSecurityPolicy=default-src "self"', 'websys:proxy.contentSecurityPolicy: must not contain "'),
         ("proxy.hstsMaxAgeSeconds=300", "websys:proxy.hstsMaxAgeSeconds: input should be greater than or equal to"),
         ("proxy.referrerPolicy=unsafe-url", "websys:proxy.referrerPolicy: input should be"),
         ("proxy.image=nginx", "websys:proxy.image: 'nginx' is not pinned"),

@@ -173,7 +173,7 @@ def test_backup_job_container(stack_plans: dict[str, Plan], stack: str) -> None:
     assert inputs["name"] == f"websys-{stack}-backup"
     envs = inputs["envs"]
     plain = dict(item.split("=", 1) for item in envs if item != SECRET)
-    assert envs.count(SECRET) == 2  # WEBSYS_DATABASE_URL and AWS_SECRET_ACCESS_KEY
+    assert envs.count(SECRET) == 3  # WEBSYS_DATABASE_URL, WEBSYS_BACKUP_MANIFEST_KEY, AWS_SECRET_ACCESS_KEY
     assert plain["WEBSYS_BACKUP_BUCKET"] == f"websys-{stack}-backups"
     assert plain["WEBSYS_BACKUP_SCHEDULE"] == "0 3 * * *"
     assert plain["WEBSYS_VERIFY_SCHEDULE"] == "30 4 * * 0"
@@ -241,6 +241,6 @@ def test_bad_backup_setting_stops_websys_plan_with_one_line() -> None:
     result = run_websys("plan", "production", "--set", "backup.logRetention.auditDays=0")
     assert result.returncode == 2
     assert result.stderr == (
-        "Pulumi.production.yaml: websys:backup.logRetention.auditDays: "
+        "--set backup.logRetention.auditDays=0: websys:backup.logRetention.auditDays: "
         "input should be greater than or equal to 1 (got 0)\n"
     )

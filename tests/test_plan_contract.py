@@ -20,6 +20,8 @@ def test_generated_passwords_are_secret_outputs(stack_plans: dict[str, Plan]) ->
         "secrets-replication-password",
         "secrets-redis-password",
         "secrets-grafana-admin-password",
+        "secrets-backup-password",
+        "secrets-backup-manifest-key",
     }
     for password in passwords:
         assert "result" in password.options.additional_secret_outputs

@@ -74,7 +74,7 @@ def test_data_containers_are_hardened_and_limited(stack_plans: dict[str, Plan], 
         expected_user = settings.postgres.user if service == "postgres" else settings.redis.user
         assert inputs["user"] == expected_user
         assert not inputs["user"].startswith("0:"), "root"
-        assert inputs["securityOpts"] == ["no-new-privileges:true"]
+        assert inputs["securityOpts"] == ["no-new-privileges=true"]
         assert inputs["capabilities"] == {"drops": ["ALL"]}
         assert not inputs.get("privileged", False)
         assert inputs["restart"] == "unless-stopped"
@@ -132,7 +132,9 @@ def test_rendered_files_reach_the_containers(stack_plans: dict[str, Plan], stack
     assert redis[redis_files.CONFIG_FILE]["content"] == redis_files.render_redis_conf(settings)
     # pg_hba.conf admits exactly the data network's range, which the network is given.
     data_network = next(r for r in plan.of_type(NETWORK) if r.inputs["name"].endswith("-data"))
-    assert data_network.inputs["ipamConfigs"] == [{"subnet": settings.data_network.subnet}]
+    # The subnet pg_hba.conf admits, with the gateway Docker assigns (so it reads back unchanged).
+    (ipam,) = data_network.inputs["ipamConfigs"]
+    assert ipam["subnet"] == settings.data_network.subnet
     assert f" {settings.data_network.subnet} " in pg_files.render_pg_hba(settings)
     assert "trust" not in pg_files.render_pg_hba(settings).split("\n", 2)[2]
 

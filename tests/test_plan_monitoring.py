@@ -220,7 +220,7 @@ def test_monitoring_containers_are_hardened(stack_plans: dict[str, Plan], stack:
         inputs = container.inputs
         service = _service(container)
         assert "ports" not in inputs, f"{container.name} publishes a host port"
-        assert "no-new-privileges:true" in inputs["securityOpts"]
+        assert "no-new-privileges=true" in inputs["securityOpts"]
         assert inputs["capabilities"]["drops"] == ["ALL"]
         assert not inputs.get("privileged", False)
         assert inputs["restart"] == "unless-stopped"
@@ -230,7 +230,7 @@ def test_monitoring_containers_are_hardened(stack_plans: dict[str, Plan], stack:
         assert inputs["image"].startswith("sha256:")
         if service == "cadvisor":
             assert inputs["user"] == "0:0"
-            assert inputs["capabilities"]["adds"] == ["DAC_READ_SEARCH"]
+            assert inputs["capabilities"]["adds"] == ["CAP_DAC_READ_SEARCH"]
             assert all(volume["readOnly"] for volume in inputs["volumes"])
         else:
             assert not inputs["user"].startswith("0"), f"{container.name} runs as root"

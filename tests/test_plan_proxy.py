@@ -80,7 +80,7 @@ def test_nginx_container_is_pinned_hardened_and_starts_from_the_bootstrap(
     assert image.urn in nginx_container(plan).dependencies
     assert inputs["capabilities"]["drops"] == ["ALL"]
     assert "SYS_ADMIN" not in inputs["capabilities"]["adds"]
-    assert "no-new-privileges:true" in inputs["securityOpts"]
+    assert "no-new-privileges=true" in inputs["securityOpts"]
     assert inputs["restart"] == "unless-stopped"
     assert inputs["logDriver"] == "json-file"
     assert inputs["wait"] is True
@@ -149,7 +149,7 @@ def test_a_switch_to_a_color_without_replicas_is_refused() -> None:
     result = run_websys("plan", "production", "--set", "deploy.activeColor=green")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "Pulumi.production.yaml: websys:deploy.activeColor: 'green' has no frontend replicas; "
+        "--set deploy.activeColor=green: websys:deploy.activeColor: 'green' has no frontend replicas; "
         "set frontend.green.replicas to at least 1 before switching traffic to it"
     )
 

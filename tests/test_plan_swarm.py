@@ -7,6 +7,7 @@ from the defaults, so the tests see them flow from the settings into the service
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -150,7 +151,7 @@ def test_the_cli_refuses_swarm_in_staging_with_one_line() -> None:
     result = run_websys("plan", "staging", "--set", "platform=swarm")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Pulumi.staging.yaml: websys:platform: swarm is for production only; "
+        "--set platform=swarm: websys:platform: swarm is for production only; "
         "staging runs on one Docker host (platform: host)"
     ]
 
@@ -262,8 +263,11 @@ def test_overlays_are_encrypted_and_attachable_and_data_is_internal(plan: Plan) 
         assert network["options"] == {"encrypted": "true"}
     assert data["internal"] is True
     assert not edge.get("internal", False)
+    config = read_stack_file(PROJECT_DIR / f"Pulumi.{STACK}.yaml")
+    subnet = parse_settings(STACK, config.engine_form(), sorted(config.secret_keys)).data_network.subnet
+    gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
     # The gateway as Docker's IPAM assigns it, so the config reads back unchanged.
-    assert data["ipamConfigs"] == [{"subnet": "172.30.2.0/24", "gateway": "172.30.2.1"}], "pg_hba.conf admits this"
+    assert data["ipamConfigs"] == [{"subnet": subnet, "gateway": gateway}], "pg_hba.conf admits this"
     assert networks_of(plan, service(plan, "frontend")) == ["websys-production-edge"], "no data network"
     assert networks_of(plan, service(plan, "backend")) == ["websys-production-edge", "websys-production-data"]
     assert networks_of(plan, service(plan, "nginx")) == ["websys-production-edge"]

@@ -113,6 +113,7 @@ def cluster() -> Iterator[Cluster]:
         app_password, replication_password = new_password(), new_password()
         _write(root / "secrets" / "database-password", app_password, 0o400)
         _write(root / "secrets" / "replication-password", replication_password, 0o400)
+        _write(root / "secrets" / "backup-password", new_password(), 0o400)
         conf = _write(root / "etc" / "postgresql.conf", files.render_postgresql_conf(settings))
         hba = _write(root / "etc" / "pg_hba.conf", files.render_pg_hba(settings))
         init = _write(root / "etc" / "init.sh", files.render_primary_init(settings), 0o555)
@@ -145,6 +146,7 @@ def cluster() -> Iterator[Cluster]:
                 PGPORT=str(port),
                 WEBSYS_DATABASE_PASSWORD_FILE=str(root / "secrets" / "database-password"),
                 WEBSYS_REPLICATION_PASSWORD_FILE=str(root / "secrets" / "replication-password"),
+                WEBSYS_BACKUP_PASSWORD_FILE=str(root / "secrets" / "backup-password"),
             ),
         )
         assert ran.returncode == 0, ran.stderr

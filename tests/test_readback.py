@@ -3,8 +3,9 @@ what the providers read back, and each rule catches the spelling it is about."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -55,9 +56,9 @@ def test_swarm_sends_what_comes_back(tmp_path: Path) -> None:
     assert findings == [], "\n".join(map(str, findings))
 
 
-def _resource(type_token: str, inputs: dict[str, object], ignore: list[str] | None = None) -> PlannedResource:
+def _resource(type_token: str, inputs: Mapping[str, Any], ignore: list[str] | None = None) -> PlannedResource:
     options = ResourceOptions(False, False, False, False, ignore or [], [], [])
-    return PlannedResource(f"urn:x::{type_token}::r", type_token, "r", "", "", [], inputs, options)
+    return PlannedResource(f"urn:x::{type_token}::r", type_token, "r", "", "", [], dict(inputs), options)
 
 
 @pytest.mark.parametrize(

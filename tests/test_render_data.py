@@ -19,12 +19,14 @@ def hba_rules(text: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_pg_hba_admits_the_app_and_replication_roles_from_the_data_network_only(stack: str) -> None:
+def test_pg_hba_admits_the_app_backup_and_replication_roles_from_the_data_network_only(stack: str) -> None:
     settings = settings_for(stack)
     subnet = settings.data_network.subnet
     assert hba_rules(pg_files.render_pg_hba(settings)) == [
         ["local", "all", "postgres", "peer"],
         ["host", settings.database.name, settings.database.user, subnet, "scram-sha-256"],
+        # Drills connect to scratch databases named at run time; CONNECT privileges bound the role.
+        ["host", "all", f"{settings.database.user}_backup", subnet, "scram-sha-256"],
         ["host", "replication", "replicator", subnet, "scram-sha-256"],
     ]
 

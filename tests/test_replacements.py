@@ -84,6 +84,7 @@ OPERATIONS = {
     "new image on the idle color": (["backend.green.image=registry.example/backend:1.1.0"], {}),
     "new image on the active color": (["backend.blue.image=registry.example/backend:1.1.0"], {}),
     "nginx config change": (["proxy.clientMaxBodySizeMb=20"], {}),
+    "Prometheus config change": (["monitoring.scrapeIntervalSeconds=30"], {}),
     "PostgreSQL setting change": (["postgres.maxConnections=150"], {}),
     "database password rotated": ([], {"databasePassword": "Db-Matrix-Value-2"}),
     "JWT secret rotated": ([], {"jwtSecret": "Jwt-Matrix-Value-2"}),
@@ -140,3 +141,14 @@ def test_swarm_rotations_create_the_new_object_first(tmp_path: Path) -> None:
                 assert "name" in outcome.paths, outcome
             if outcome.type == "docker:index/service:Service":
                 assert outcome.action == UPDATE, outcome
+
+
+def test_nginx_and_prometheus_config_changes_are_pushed_not_replaced(base: Plan, tmp_path: Path) -> None:
+    for sets, pushed in (
+        (["proxy.clientMaxBodySizeMb=20"], "proxy-config"),
+        (["monitoring.scrapeIntervalSeconds=30"], "monitoring-prometheus-config"),
+    ):
+        outcomes = {o.name: o.action for o in classify_plans(base, _plan(tmp_path, sets, {})).values()}
+        assert outcomes[pushed] == UPDATE, outcomes
+        assert "proxy-nginx" not in outcomes, outcomes
+        assert "monitoring-prometheus" not in outcomes, outcomes

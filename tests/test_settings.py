@@ -88,20 +88,24 @@ BAD_INPUT = [
         "--set",
         "databasePassword=hunter2",
         "websys:databasePassword",
-        "pulumi config set --secret websys:databasePassword",
+        "is a secret; pass it with --secret databasePassword=..., never --set",
     ),
     ("--set", "backend=5", "websys:backend", "valid dictionary"),
 ]
 
 
 @pytest.mark.parametrize(("flag", "assignment", "key", "reason"), BAD_INPUT, ids=[case[1] for case in BAD_INPUT])
-def test_bad_input_gives_one_line_naming_file_key_and_reason(flag: str, assignment: str, key: str, reason: str) -> None:
+def test_bad_input_gives_one_line_naming_option_key_and_reason(
+    flag: str, assignment: str, key: str, reason: str
+) -> None:
+    """An error caused by `--set` names the option (with its value, unless the key is a secret's)."""
     result = run_websys("plan", "development", flag, assignment)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"Pulumi.development.yaml: {key}: "), lines[0]
+    option = f"{flag} {assignment.partition('=')[0]}" if "hunter2" in assignment else f"{flag} {assignment}"
+    assert lines[0].startswith(f"{option}: {key}: "), lines[0]
     assert reason in lines[0]
     assert "hunter2" not in result.stderr
 
@@ -121,7 +125,7 @@ def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
     stack_file.write_text("config:\n  websys:backend: [unclosed\n")
     result = run_websys("plan", "development", "--stack-file", str(stack_file))
     assert result.returncode == 2
-    assert result.stderr.startswith("Pulumi.development.yaml: not valid YAML at line ")
+    assert result.stderr.startswith("Pulumi.development.yaml:3: not valid YAML: ")
     assert len(result.stderr.splitlines()) == 1
 
 
@@ -177,5 +181,6 @@ def test_generated_bad_values_give_one_line_and_exit_2(case: tuple[str, object])
     assert code == 2
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"Pulumi.production.yaml: websys:{path}: "), lines[0]
+    assert lines[0].startswith(f"--set {path}="), lines[0]
+    assert f": websys:{path}: " in lines[0], lines[0]
     assert "Traceback" not in stderr

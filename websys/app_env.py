@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from websys import naming
 from websys.settings import Settings
+from websys.settings.text import js_string
 
 
 def database_url(settings: Settings, password: str) -> str:
@@ -36,7 +37,9 @@ def frontend_environment(settings: Settings) -> dict[str, str]:
 
 def healthcheck_command(port: int, path: str) -> list[str]:
     """An HTTP probe run by Node itself (Node 18+ has fetch), so the image needs no curl or wget."""
-    script = f"fetch('http://127.0.0.1:{port}{path}').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+    # The URL is a JavaScript string literal made by the one quoting function, whatever the path holds.
+    url = js_string(f"http://127.0.0.1:{port}{path}")
+    script = f"fetch({url}).then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
     return ["CMD", "node", "-e", script]
 
 

@@ -165,7 +165,8 @@ def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
         protect=options.get("protect") is True,
         ignoreChanges=_strings(options.get("ignoreChanges")),
         deleteBeforeReplace=options.get("deleteBeforeReplace") is True,
-        deleteBeforeReplaceDefined=options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace")) is True,
+        deleteBeforeReplaceDefined=options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace"))
+        is True,
         additionalSecretOutputs=_strings(options.get("additionalSecretOutputs")),
         parent=str(resource.get("parent") or ""),
     )

@@ -95,6 +95,7 @@ class SwarmPlatform(pulumi.ComponentResource):
                 contents={
                     "database-password": stack_secrets.database_password,
                     "replication-password": stack_secrets.replication_password,
+                    "backup-password": stack_secrets.backup_password,
                     "redis-password": stack_secrets.redis_password,
                     "redis-auth": stack_secrets.redis_password.apply(redis_files.render_redis_auth),
                     "database-url": stack_secrets.database_password.apply(

@@ -82,6 +82,7 @@ class SwarmPostgres(pulumi.ComponentResource):
                 secrets=[
                     args.mount_secret("database-password", secret_file(files.DATABASE_PASSWORD_FILE), **owned),
                     replication_password,
+                    args.mount_secret("backup-password", secret_file(files.BACKUP_PASSWORD_FILE), **owned),
                 ],
                 start_seconds=300,
             )

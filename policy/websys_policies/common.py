@@ -112,9 +112,9 @@ def env_entries(props: Mapping[str, Any]) -> Iterable[tuple[str, str | None]]:
 
 
 def is_pinned(image: str) -> bool:
-    """A reference by digest, or by a tag other than `latest`."""
+    """A reference by digest (64 hex digits after `@sha256:`), or by a tag other than `latest`."""
     image = image.strip()
-    if "@sha256:" in image or re.fullmatch(r"sha256:[0-9a-f]{64}", image):
+    if re.search(r"@sha256:[0-9a-f]{64}$", image) or re.fullmatch(r"sha256:[0-9a-f]{64}", image):
         return True
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
