@@ -215,6 +215,12 @@ CONTAINER_CASES = [
         ),
         "container-host-mounts",
     ),
+    Case(
+        "volumes-from-another-container",
+        _set("volumes", [{"fromContainer": "websys-production-cadvisor"}]),
+        "container-host-mounts",
+    ),
+    Case("privileged-as-text", _set("privileged", "true"), "container-not-privileged"),
     Case("device", _set("devices", [{"hostPath": "/dev/mem"}]), "container-no-devices"),
     Case("device-cgroup-rule", _set("deviceCgroupRules", ["c 1:1 rwm"]), "container-no-devices"),
     Case("gpus", _set("gpus", "all"), "container-no-devices"),
