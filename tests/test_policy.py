@@ -295,7 +295,9 @@ def test_a_stack_can_be_checked_directly() -> None:
     assert result.returncode in (0, 1)
     bad = run_websys("policy", "staging", "--set", "backend.blue.replicas=-1")
     assert bad.returncode == 2
-    assert bad.stderr.startswith("Pulumi.staging.yaml: websys:backend.blue.replicas: ")
+    # One line naming where the value came from (the --set) and the key.
+    assert bad.stderr.startswith("--set backend.blue.replicas=-1: websys:backend.blue.replicas: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path: Path) -> None:
