@@ -204,6 +204,14 @@ IAM_CASES = [
     Case("action-prefix-wildcard", _iam_doc(["s3:Put*"], ARN), "iam-least-privilege"),
     Case("resource-star", _iam_doc("s3:GetObject", "*"), "iam-least-privilege"),
     Case("resource-every-bucket", _iam_doc("s3:GetObject", "arn:aws:s3:::*/*"), "iam-least-privilege"),
+    Case(
+        "every-object-of-the-bucket",
+        _iam_doc("s3:GetObject", "arn:aws:s3:::websys-production-backups/*"),
+        "iam-least-privilege",
+    ),
+    Case("any-region-key", _iam_doc("kms:Decrypt", "arn:aws:kms:ap-*:123456789012:key/k"), "iam-least-privilege"),
+    Case("every-key", _iam_doc("kms:Decrypt", "arn:aws:kms:ap-northeast-1:123456789012:key/*"), "iam-least-privilege"),
+    Case("actions-upper-case", _iam_doc("S3:DELETEOBJECT", ARN), "iam-least-privilege"),
     Case("delete-object", _iam_doc("s3:DeleteObject", ARN), "iam-least-privilege"),
     Case("delete-versions", _iam_doc(["s3:GetObject", "s3:DeleteObjectVersion"], ARN), "iam-least-privilege"),
     Case("bypass-retention", _iam_doc("s3:BypassGovernanceRetention", ARN), "iam-least-privilege"),
@@ -324,6 +332,20 @@ def test_a_relabelled_and_renamed_database_is_still_a_data_service(production: P
     postgres["inputs"]["networksAdvanced"].append({"name": "websys-production-edge"})
     _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
     assert ("data-services-internal", postgres["urn"]) in {(v["policy"], v["urn"]) for v in violations}
+
+
+def test_relabelled_containers_are_not_replicas(production: PlanDoc, tmp_path: Path) -> None:
+    """One backend replica left, and two exporters that say they are blue backends: still one replica."""
+    plan = copy.deepcopy(production)
+    replicas = [r for r in plan["resources"] if "AppService$docker:index/container:Container::backend-" in r["urn"]]
+    plan["resources"] = [r for r in plan["resources"] if r not in replicas[1:]]
+    backend_labels = replicas[0]["inputs"]["labels"]
+    for name in ("monitoring-exporters-node-exporter", "monitoring-exporters-redis-exporter"):
+        exporter = find(plan, name)
+        exporter["inputs"]["labels"] = copy.deepcopy(backend_labels)
+        exporter["inputs"]["name"] = exporter["inputs"]["name"] + "-backend-blue"
+    _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
+    assert any(v["policy"] == "production-redundancy" and "1 backend" in v["message"] for v in violations), violations
 
 
 def test_backup_bucket_or_job_removed(production: PlanDoc, tmp_path: Path) -> None:

@@ -215,6 +215,12 @@ CONTAINER_CASES = [
         ),
         "container-host-mounts",
     ),
+    Case(
+        "volumes-from-another-container",
+        _set("volumes", [{"fromContainer": "websys-production-cadvisor"}]),
+        "container-host-mounts",
+    ),
+    Case("privileged-as-text", _set("privileged", "true"), "container-not-privileged"),
     Case("device", _set("devices", [{"hostPath": "/dev/mem"}]), "container-no-devices"),
     Case("device-cgroup-rule", _set("deviceCgroupRules", ["c 1:1 rwm"]), "container-no-devices"),
     Case("gpus", _set("gpus", "all"), "container-no-devices"),
@@ -317,6 +323,10 @@ MALFORMED_CASES = [
     Case("labels-nested", _set("labels", _nest(60)), "inputs-well-formed"),
     Case("env-huge", _env("NOTE=" + "x" * (2 * 1024 * 1024)), "inputs-well-formed"),
     Case("envs-many", _set("envs", [f"V{i}=x" for i in range(20_000)]), "inputs-well-formed"),
+    # A size no number holds: the rule fails on it, and the pack reports that as the rule's violation.
+    Case(
+        "log-size-overflow", _set("logOpts", {"max-size": "9" * 400 + "m", "max-file": "3"}), "container-log-rotation"
+    ),
     Case("healthcheck-string", _set("healthcheck", "CMD true"), "container-healthcheck"),
 ]
 

@@ -64,6 +64,13 @@ def is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def not_false(value: Any) -> bool:
+    """A boolean input that may be on: anything but unset, false or "false" (fail closed)."""
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, str) and value.strip().lower() in ("false", ""))
+
+
 def environment() -> str:
     """The stack being checked, as the engine passes it to the pack (PULUMI_STACK): never the plan's content.
 

@@ -44,20 +44,24 @@ DESTRUCTIVE = re.compile(
 BROAD_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?(AdministratorAccess|PowerUserAccess|.*FullAccess)$")
 
 
+def _wild(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
 def _wildcard_resource(resource: str) -> bool:
-    """ "*", or an ARN whose partition, service, region, account or whole resource part is a wildcard, or
-    an S3 ARN whose bucket name has one (a prefix wildcard such as bucket/postgres/* is narrow)."""
+    """ "*"; an ARN with a wildcard in its partition, service, region or account, or whose resource part
+    is only a wildcard; an S3 ARN with a wildcard in the bucket name, or one that names every object of
+    a bucket (bucket/*). A key prefix before the wildcard (bucket/postgres/*) is narrow."""
     if resource.strip() == "*":
         return True
-    parts = resource.split(":", 5)
-    if len(parts) < 6:
-        return True  # not an ARN AWS would scope
-    if any("*" in part or "?" in part for part in parts[1:3]) or parts[3] in ("*",) or parts[4] in ("*",):
-        return True
+    parts = resource.strip().split(":", 5)
+    if len(parts) < 6 or any(_wild(part) for part in parts[1:5]):
+        return True  # not an ARN AWS would scope, or one across partitions, services, regions or accounts
     rest = parts[5]
     if parts[2] == "s3":
-        return "*" in rest.split("/", 1)[0] or "?" in rest.split("/", 1)[0]
-    return rest.replace("key/", "", 1).strip("/") in ("*", "") or rest.startswith("*")
+        bucket, _, key = rest.partition("/")
+        return _wild(bucket) or (bool(key) and key.strip("*?/") == "")
+    return rest.startswith(("*", "?")) or rest.split("/", 1)[-1].strip("*?/") == ""
 
 
 def _document_findings(doc: Mapping[str, Any]) -> list[str]:

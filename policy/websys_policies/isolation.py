@@ -7,7 +7,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
 from .base import checked, exempted, resource_policy
 from .common import VOLUME, as_map, dangerous_host_path, normal_path
-from .workload import volume_bind_path
+from .workload import VOLUMES_FROM, volume_bind_path
 
 # Security options that switch a confinement off (moby daemon/daemon_unix.go parseSecurityOpt; the
 # `:` separator is the legacy spelling). Values are compared as Docker compares them, exactly.
@@ -30,7 +30,7 @@ def _host_namespaces(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 def _host_mounts(args: ResourceValidationArgs, report: ReportViolation) -> None:
     exemption = exempted(args)
-    allow = {normal_path(path) for path in (exemption.allow if exemption else ())}
+    allow = {p if p.startswith(VOLUMES_FROM) else normal_path(p) for p in (exemption.allow if exemption else ())}
     if args.resource_type == VOLUME:
         # A local volume with o=bind and device=PATH mounts PATH wherever the volume is used.
         path = volume_bind_path(as_map(args.props).get("driverOpts"))
@@ -41,6 +41,10 @@ def _host_mounts(args: ResourceValidationArgs, report: ReportViolation) -> None:
             return
         paths, kind = w.host_paths, w.kind
     for path in paths:
+        if path.startswith(VOLUMES_FROM):
+            if path not in allow:
+                report(f"{kind} {args.name!r} mounts every volume of container {path[len(VOLUMES_FROM) :]!r}", None)
+            continue
         why = dangerous_host_path(path)
         if why and normal_path(path) not in allow:
             report(f"{kind} {args.name!r} mounts {why} from the host", None)

@@ -6,6 +6,7 @@ plan; what each stack must contain comes from its pack config (policy/config/<st
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from pulumi_policy import (
@@ -26,7 +27,6 @@ from .common import (
     DATA_SERVICES,
     NETWORK,
     REMOTE_IMAGE,
-    SERVICE,
     VOLUME,
     as_int,
     as_list,
@@ -35,33 +35,41 @@ from .common import (
     environment,
     is_data_service,
     is_true,
-    labels,
     service_of,
 )
 
 MIN_PRODUCTION_REPLICAS = 2
 
 
+# Replicas by where the program puts them (the URN's type chain and name), not by what a resource
+# says it is: a relabelled exporter is not a backend replica.
+APP_CONTAINER = re.compile(
+    r"websys:app:AppService\$docker:index/container:Container::(frontend|backend)-([a-z0-9]+)-\d+$"
+)
+APP_SERVICE = re.compile(
+    r"websys:swarm:SwarmAppService\$docker:index/service:Service::swarm-(frontend|backend)-service$"
+)
+PG_REPLICA = re.compile(
+    r"(websys:postgres:Postgres\$docker:index/container:Container::postgres-replica-\d+"
+    r"|websys:swarm:SwarmPostgres\$docker:index/service:Service::swarm-postgres-replica-\d+)$"
+)
+
+
 def _production_redundancy(args: StackValidationArgs, report: ReportViolation) -> None:
     if environment() != "production":
         return
-    # Replicas per (service, color): containers on one host; a Swarm service's replica count.
-    replicas: Counter[tuple[str, str]] = Counter()
-    names = []
+    replicas: Counter[tuple[str, str]] = Counter()  # (service, color) -> containers or Swarm tasks
     for resource in args.resources:
-        if resource.resource_type == CONTAINER:
-            replicas[(service_of(resource.props), labels(resource.props).get("com.websys.color", ""))] += 1
-        elif resource.resource_type == SERVICE:
+        if match := APP_CONTAINER.search(resource.urn):
+            replicas[(match.group(1), match.group(2))] += 1
+        elif match := APP_SERVICE.search(resource.urn):
             count = as_int(as_map(as_map(resource.props.get("mode")).get("replicated")).get("replicas"))
-            replicas[(service_of(resource.props), "")] += max(count, 0)
-        else:
-            continue
-        names.append(as_str(resource.props.get("name")))
+            replicas[(match.group(1), "")] += max(count, 0)
     for service in ("frontend", "backend"):
         best = max((count for (svc, _), count in replicas.items() if svc == service), default=0)
         if best < MIN_PRODUCTION_REPLICAS:
             report(f"production runs {best} {service} replica(s) in its largest color; at least 2 are required", None)
-    if not any("-postgres-replica-" in name for name in names):
+    if not any(PG_REPLICA.search(resource.urn) for resource in args.resources):
         report("production has no PostgreSQL streaming replica", None)
 
 
@@ -136,7 +144,8 @@ def _backups_and_monitoring(args: StackValidationArgs, report: ReportViolation) 
 STACK_POLICIES: list[StackValidationPolicy | ResourceValidationPolicy] = [
     stack_policy(
         "production-redundancy",
-        "Production runs at least 2 frontend and 2 backend replicas and a PostgreSQL replica.",
+        "Production runs at least 2 frontend and 2 backend replicas and a PostgreSQL replica, counted by where "
+        "the program puts them (URN), not by label.",
         _production_redundancy,
         Severity.HIGH,
         "Raise websys:frontend/backend.<color>.replicas to 2 or more and websys:postgres.replicas to 1.",

@@ -21,6 +21,7 @@ from .common import (
     as_str,
     env_entries,
     is_true,
+    not_false,
     service_of,
 )
 
@@ -67,6 +68,7 @@ def _strings(value: Any) -> dict[str, str]:
 
 
 MB = 1024 * 1024
+VOLUMES_FROM = "volumes-from:"
 
 
 def volume_bind_path(driver_options: Any) -> str:
@@ -77,7 +79,10 @@ def volume_bind_path(driver_options: Any) -> str:
 
 
 def _container_host_paths(props: Mapping[str, Any]) -> list[str]:
-    paths = [as_str(as_map(v).get("hostPath")) for v in as_list(props.get("volumes"))]
+    volumes = [as_map(v) for v in as_list(props.get("volumes"))]
+    paths = [as_str(v.get("hostPath")) for v in volumes]
+    # --volumes-from: every mount of another container (cAdvisor's view of the host, say) comes along.
+    paths += [f"{VOLUMES_FROM}{as_str(v.get('fromContainer'))}" for v in volumes if v.get("fromContainer")]
     for mount in (as_map(m) for m in as_list(props.get("mounts"))):
         if as_str(mount.get("type")).strip().lower() in ("bind", ""):
             paths.append(as_str(mount.get("source")))
@@ -99,7 +104,7 @@ def _container(props: Mapping[str, Any]) -> Workload:
     return Workload(
         kind="container",
         service=service_of(props),
-        privileged=is_true(props.get("privileged")),
+        privileged=not_false(props.get("privileged")),
         security_opts=[as_str(o) for o in as_list(props.get("securityOpts"))],
         cap_drops=[capability(c) for c in as_list(capabilities.get("drops"))],
         cap_adds=[capability(c) for c in as_list(capabilities.get("adds"))],
@@ -116,7 +121,7 @@ def _container(props: Mapping[str, Any]) -> Workload:
         published_ports=[
             as_int(as_map(p).get("external")) or as_int(as_map(p).get("internal")) for p in as_list(props.get("ports"))
         ],
-        publish_all_ports=is_true(props.get("publishAllPorts")),
+        publish_all_ports=not_false(props.get("publishAllPorts")),
         read_only=is_true(props.get("readOnly")),
         namespaces={
             ns: as_str(props.get(key)).strip().lower()
@@ -167,7 +172,7 @@ def _service(props: Mapping[str, Any]) -> Workload:
         namespaces={"network": "host"} if "host" in networks else {},
         host_paths=[p for p in host_paths if p.strip()],
         devices=[],
-        selinux_disabled=is_true(selinux.get("disable")),
+        selinux_disabled=not_false(selinux.get("disable")),
         env=[
             (as_str(k), None if v == SECRET else as_str(v)) for k, v in sorted(env.items(), key=lambda i: as_str(i[0]))
         ],
