@@ -24,12 +24,14 @@ class BackupJobArgs:
     settings: BackupSettings
     logging: LoggingSettings
     data_network: pulumi.Input[str]  # where PostgreSQL is (internal: no route out)
-    database_url: pulumi.Input[str]  # secret
+    database_url: pulumi.Input[str]  # secret: the backup role's URL (websys.backup.job_env.database_url)
+    manifest_key: pulumi.Input[str]  # secret: signs the manifests (StackSecrets.backup_manifest_key)
     bucket_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str] | None
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]  # secret
     endpoint_url: str | None  # an S3-compatible endpoint as the container sees it; None for AWS
+    image_id: pulumi.Input[str] | None = None  # a built image (components/images.py); None: pull settings.image
 
 
 def _variable(env: dict[str, str], key: str) -> str:
@@ -49,10 +51,16 @@ class BackupJob(pulumi.ComponentResource):
             f"{name}-egress",
             name=naming.network_name(args.environment, "backup-egress"),
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)],
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(
+                lambda _: [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
+            ),
             opts=child,
         )
-        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+        image_id = args.image_id
+        if image_id is None:
+            image_id = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child).image_id
         has_key = args.kms_key_arn is not None
         resolved = pulumi.Output.all(args.bucket_name, args.kms_key_arn, args.access_key_id).apply(
             lambda values: job_environment(settings, values[0], values[1], args.endpoint_url, values[2])
@@ -62,13 +70,14 @@ class BackupJob(pulumi.ComponentResource):
         envs: list[pulumi.Input[str]] = [resolved.apply(functools.partial(_variable, key=key)) for key in names]
         envs += [
             pulumi.Output.secret(args.database_url).apply(lambda url: f"WEBSYS_DATABASE_URL={url}"),
+            pulumi.Output.secret(args.manifest_key).apply(lambda key: f"WEBSYS_BACKUP_MANIFEST_KEY={key}"),
             pulumi.Output.secret(args.secret_access_key).apply(lambda key: f"AWS_SECRET_ACCESS_KEY={key}"),
         ]
         self.container = docker.Container(
             name,
             name=self.container_name,
             hostname=self.container_name,
-            image=image.image_id,
+            image=image_id,
             command=[*COMMAND, "--part-size-mb", str(settings.part_size_mb)],
             envs=envs,
             user="1000:1000",

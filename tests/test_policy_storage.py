@@ -45,7 +45,8 @@ def _bucket_group(plan: PlanDoc, case: str) -> Group:
 
 
 def _policy_doc(group: Group) -> dict[str, Any]:
-    return json.loads(group[POLICY][0]["inputs"]["policy"])
+    document: dict[str, Any] = json.loads(group[POLICY][0]["inputs"]["policy"])
+    return document
 
 
 def _grant(principal: Any, effect: str = "Allow", key: str = "Principal") -> Callable[[Group], None]:
@@ -148,6 +149,26 @@ STORAGE_CASES = [
         _lifecycle(lambda rules: rules[0].update(expiration={"date": "2027-01-01"})),
         "s3-retention",
     ),
+    Case(
+        "inline-lifecycle-expires-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "prefix": "data/", "expiration": {"days": 3}}]),
+        "s3-retention",
+    ),
+    Case(
+        "inline-noncurrent-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "noncurrentVersionExpiration": {"days": 1}}]),
+        "s3-retention",
+    ),
+    Case("inline-versioning-off", _bucket(versioning={"enabled": False}), "s3-versioning"),
+    Case(
+        "grant-to-all-users",
+        _bucket(
+            grants=[
+                {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers", "permissions": ["READ"]}
+            ]
+        ),
+        "s3-no-public-policy",
+    ),
     Case("object-lock-removed", _bucket(objectLockEnabled=False), "s3-object-lock"),
     Case("force-destroy", _bucket(forceDestroy=True), "s3-no-force-destroy"),
     Case("force-destroy-text", _bucket(forceDestroy="true"), "s3-no-force-destroy"),
@@ -227,7 +248,7 @@ def _config(plan: PlanDoc, bucket_urns: list[str]) -> dict[str, Any]:
                 for urn in bucket_urns
             }
         },
-        "s3-object-lock": {"buckets": {urn: "the test's locked bucket" for urn in bucket_urns}},
+        "s3-object-lock": {"buckets": dict.fromkeys(bucket_urns, "the test's locked bucket")},
     }
 
 
@@ -292,6 +313,17 @@ def test_iam_and_kms_cases(production: PlanDoc, tmp_path: Path, cases: list[Case
     print(f"\n{name}: caught {caught}/{tried}")
     assert misses == []
     assert caught == tried
+
+
+def test_a_relabelled_and_renamed_database_is_still_a_data_service(production: PlanDoc, tmp_path: Path) -> None:
+    """A PostgreSQL container that says it is a backend (label and name) still runs the postgres image."""
+    plan = copy.deepcopy(production)
+    postgres = find(plan, "postgres-primary")
+    postgres["inputs"]["labels"] = [{"label": "com.websys.service", "value": "backend"}]
+    postgres["inputs"]["name"] = "websys-production-api"
+    postgres["inputs"]["networksAdvanced"].append({"name": "websys-production-edge"})
+    _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
+    assert ("data-services-internal", postgres["urn"]) in {(v["policy"], v["urn"]) for v in violations}
 
 
 def test_backup_bucket_or_job_removed(production: PlanDoc, tmp_path: Path) -> None:

@@ -364,8 +364,15 @@ def _config(plan: PlanDoc, exempt: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run_cases(
-    plan: PlanDoc, base: Resource, cases: list[Case], tmp_path: Path, config: dict[str, Any] | None = None
+    plan: PlanDoc,
+    base: Resource,
+    cases: list[Case],
+    tmp_path: Path,
+    config: dict[str, Any] | None = None,
+    already_in_plan: tuple[Case, ...] = (),
 ) -> tuple[int, int, list[str]]:
+    """Judge each case on its own copy of `base` (named case-ID), in one run; `already_in_plan` are
+    cases whose copies the caller has added."""
     plan = copy.deepcopy(plan)
     control = copy_as(base, "case-control")
     plan["resources"].append(control)
@@ -376,7 +383,8 @@ def _run_cases(
     _, violations = run_policy(plan, tmp_path, config or {"all": "mandatory"})
     reported = by_urn(violations)
     assert reported.get(control["urn"], set()) == set(), "the unchanged copy must pass"
-    return judge(cases, reported, lambda case: control["urn"].rsplit("::", 1)[0] + f"::case-{case.id}")
+    prefix = control["urn"].rsplit("::", 1)[0]
+    return judge([*cases, *already_in_plan], reported, lambda case: f"{prefix}::case-{case.id}")
 
 
 COUNTS: dict[str, tuple[int, int]] = {}
@@ -405,33 +413,29 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> PlanDoc:
 def test_exemptions_go_by_urn_and_cover_their_property_only(production: PlanDoc, tmp_path: Path) -> None:
     plan = copy.deepcopy(production)
     backend = find(plan, BACKEND)
-    # Two exempt resources of the test's own: copies of the backend, listed by URN in the config.
-    plan["resources"] += [copy_as(backend, EXEMPT), copy_as(backend, EXEMPT_EXPORTER)]
-    config = _config(
-        plan,
-        {
-            EXEMPT: {"container-non-root": [], "published-ports-nginx-only": [80, 443]},
-            EXEMPT_EXPORTER: {
-                "container-capabilities-dropped": ["DAC_READ_SEARCH"],
-                "container-host-namespaces": ["pid"],
-                "container-host-mounts": ["/"],
-            },
+    # The test's own exemptions, by URN, on copies of the backend: a proxy, and an exporter.
+    grants: dict[str, dict[str, Any]] = {
+        EXEMPT: {"container-non-root": [], "published-ports-nginx-only": [80, 443]},
+        EXEMPT_EXPORTER: {
+            "container-capabilities-dropped": ["DAC_READ_SEARCH"],
+            "container-host-namespaces": ["pid"],
+            "container-host-mounts": ["/"],
         },
-    )
-    # Relabelled and renamed copies of the backend: they say they are nginx or an exporter.
-    relabelled = _run_cases(plan, backend, EXEMPTION_CASES, tmp_path, config)
-    caught, tried, misses = relabelled
-    # The exempt URNs themselves, each changed in one way beyond what it is exempted for.
-    for exempt_name, case in EXEMPT_URN_CASES:
-        twin = find(plan, exempt_name)
-        original = copy.deepcopy(twin)
+    }
+    exempt = {}
+    for kind, case in EXEMPT_URN_CASES:
+        twin = copy_as(backend, f"case-{case.id}")
         case.mutate(twin)
-        _, violations = run_policy(plan, tmp_path, config)
-        c, t, m = judge([case], by_urn(violations), lambda _: twin["urn"])
-        caught, tried, misses = caught + c, tried + t, misses + m
-        twin.clear()
-        twin.update(original)
-    _report("exemptions", (caught, tried, misses))
+        plan["resources"].append(twin)
+        exempt[twin["name"]] = grants[kind]
+    # Relabelled and renamed copies: they say they are nginx or an exporter; their URNs are not listed.
+    on_exempt_urns = tuple(case for _, case in EXEMPT_URN_CASES)
+    config = _config(plan, exempt)
+    # Entries keyed by what a resource says it is (the service label) exempt nothing.
+    for rule in ("container-non-root", "published-ports-nginx-only", "container-capabilities-dropped"):
+        for service in ("nginx", "cadvisor", "nginx-exporter", "node-exporter"):
+            config[rule]["exemptions"][service] = {"reason": "keyed by a label, which the change sets", "allow": [443]}
+    _report("exemptions", _run_cases(plan, backend, EXEMPTION_CASES, tmp_path, config, on_exempt_urns))
 
 
 def test_container_settings_without_a_rule_before(production: PlanDoc, tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def _published_ports(args: ResourceValidationArgs, report: ReportViolation) -> N
     if w.publish_all_ports:
         report(f"{w.kind} {args.name!r} publishes all its exposed ports", None)
     exemption = exempted(args)
-    allowed = {port for port in (exemption.allow if exemption else ())}
+    allowed = set(exemption.allow if exemption else ())
     extra = sorted({p for p in w.published_ports if str(p) not in allowed})
     if extra:
         if exemption:
