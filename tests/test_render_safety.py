@@ -1,7 +1,8 @@
 """Property-based: any value the settings accept renders to a file its real reader accepts, with the
 meaning intended, and a value they refuse is refused by the rule of websys.settings.text for its
-target language. Judged by the real programs: nginx (live, on loopback), node, amtool, promtool
-and PostgreSQL 15. Bounded: few examples each, and the servers are started once per module."""
+target language. Judged by the real programs: nginx (live, on loopback), the images'
+websys-healthcheck, amtool, promtool, redis-server and PostgreSQL 15. Bounded: few examples each,
+and the servers are started once per module."""
 
 from __future__ import annotations
 
@@ -28,16 +29,16 @@ from tests.live_servers import PG_BINDIR, PostgresServer, free_port, running_pos
 from tests.monitoring_support import render_into, run, tool
 from tests.planning import stack_settings
 from tests.test_redis_live import RedisServer
-from websys.app_env import healthcheck_command
+from websys.app_env import HEALTHCHECK_PROGRAM, healthcheck_command
+from websys.plan import PROJECT_DIR
 from websys.render.nginx import render_nginx
-from websys.render.postgres import render_pg_hba, render_primary_init
+from websys.render.postgres import backup_role, render_pg_hba, render_primary_init
 from websys.render.redis import render_redis_auth, render_redis_conf
 from websys.settings import SettingsError
 from websys.settings.text import (
     SQL_RESERVED,
     UnsafeValueError,
     header_value_problem,
-    js_string,
     nginx_quoted,
     password_problem,
     redis_quoted,
@@ -107,13 +108,15 @@ def test_a_request_header_never_reaches_the_csp(edge: LiveEdge) -> None:
     assert all("$" not in line for line in text.splitlines() if "add_header" in line)
 
 
-# --- JavaScript: the healthcheck run by `node -e` -------------------------------------------------
+# --- the healthcheck URL, run by the images' websys-healthcheck (exec form, no shell) -----------------
 class _Recorder(http.server.BaseHTTPRequestHandler):
     paths: ClassVar[list[str]] = []
+    headers_seen: ClassVar[list[set[str]]] = []
 
     def do_GET(self) -> None:
         # The request line as sent: the stdlib rewrites a leading '//' in self.path.
         type(self).paths.append(self.requestline.split(" ")[1])
+        type(self).headers_seen.append({name.lower() for name in self.headers})
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -134,9 +137,16 @@ def probe_server() -> Iterator[http.server.ThreadingHTTPServer]:
         server.server_close()
 
 
+HEALTHCHECK = PROJECT_DIR / "app" / "healthcheck" / HEALTHCHECK_PROGRAM
+
+
 def _run_probe(command: list[str], cwd: Path) -> int:
-    assert command[:3] == ["CMD", "node", "-e"]
-    return subprocess.run(["node", "-e", command[3]], cwd=cwd, capture_output=True, timeout=30, check=False).returncode
+    """The container's healthcheck as Docker runs it (exec form), with the images' own program."""
+    assert command[:2] == ["CMD", HEALTHCHECK_PROGRAM]
+    done = subprocess.run(
+        ["python3", str(HEALTHCHECK), *command[2:]], cwd=cwd, capture_output=True, timeout=30, check=False
+    )
+    return done.returncode
 
 
 URL_PATHS = st.one_of(
@@ -164,20 +174,20 @@ def test_a_healthcheck_path_is_requested_exactly_or_refused(
     assert _Recorder.paths == [path]
 
 
-def test_nothing_injected_into_node_runs_even_past_the_settings(tmp_path: Path) -> None:
-    """The renderer quotes by itself: a path that never went through the settings still cannot
-    run code (here: write a file) in `node -e`."""
-    marker = tmp_path / "injected"
-    for path in (
-        f"/x');require('fs').writeFileSync('{marker}','1');('",
-        f'/x");require("fs").writeFileSync("{marker}","1");("',
-        f"/x`+require('fs').writeFileSync('{marker}','1')+`",
-        f"/x\\');require('fs').writeFileSync('{marker}','1');//",
-        f"/x\u2028require('fs').writeFileSync('{marker}','1')",
-    ):
-        _run_probe(healthcheck_command(9, path), tmp_path)
-        assert not marker.exists(), path
-    assert json.loads(js_string("a'\"\\\u2028<")) == "a'\"\\\u2028<"
+def test_nothing_injected_into_the_probe_reaches_the_server_even_past_the_settings(
+    probe_server: http.server.ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    """The command is Docker's exec form: a path that never went through the settings is still one
+    argument, and a CRLF in it cannot add a request header or a second request."""
+    port = int(probe_server.server_address[1])
+    _Recorder.paths.clear()
+    _Recorder.headers_seen.clear()
+    for path in ("/x HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /second", "/x\nX-Injected: 1", "/$(touch /tmp/x)"):
+        command = healthcheck_command(port, path)
+        assert len(command) == 3, "one argument, whatever the path holds"
+        _run_probe(command, tmp_path)
+    assert all("x-injected" not in headers for headers in _Recorder.headers_seen)
+    assert "/second" not in _Recorder.paths
 
 
 # --- Alertmanager (YAML with Go templates): amtool, and the value read back ------------------------
@@ -295,7 +305,7 @@ def test_accepted_names_create_exactly_that_database_and_role(
         return
     settings = stack_settings("development", sets)
     directory = tmp_path_factory.mktemp("pg")
-    for file in ("app", "replication"):
+    for file in ("app", "replication", "backup"):
         (directory / file).write_text("a-password\n")
     os.chmod(directory, 0o755)  # noqa: S103 psql runs as this test's user; the files are throwaway
     script = directory / "init.sh"
@@ -306,6 +316,7 @@ def test_accepted_names_create_exactly_that_database_and_role(
         "PGPORT": str(postgres.port),
         "WEBSYS_DATABASE_PASSWORD_FILE": str(directory / "app"),
         "WEBSYS_REPLICATION_PASSWORD_FILE": str(directory / "replication"),
+        "WEBSYS_BACKUP_PASSWORD_FILE": str(directory / "backup"),
     }
     try:
         done = subprocess.run(
@@ -331,8 +342,10 @@ def test_accepted_names_create_exactly_that_database_and_role(
         assert [f"{{{name}}}", f"{{{user}}}"] in [row[:2] for row in rows], rows
     finally:
         _psql(postgres, f'DROP DATABASE IF EXISTS "{name}"')
+        _psql(postgres, f'REVOKE pg_read_all_data FROM "{backup_role(settings)}"')
         _psql(postgres, f'DROP ROLE IF EXISTS "{user}"')
         _psql(postgres, 'DROP ROLE IF EXISTS "replicator"')
+        _psql(postgres, f'DROP ROLE IF EXISTS "{backup_role(settings)}"')
 
 
 # --- redis.conf: the included requirepass file, read by a real redis-server ------------------------

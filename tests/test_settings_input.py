@@ -19,11 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from tests.planning import run_websys
 from websys.cli.common import load_stack_config
-from websys.plan import record_plan
+from websys.plan import PROJECT_DIR, record_plan
 from websys.settings import Settings, SettingsError, parse_settings
 from websys.settings.yamlread import MAX_DEPTH, MAX_FILE_BYTES
 from websys.stackfile import apply_override, read_stack_file
@@ -626,3 +629,39 @@ def test_no_string_setting_takes_a_trailing_newline(path: str, default: str, tmp
     code, stderr, _ = refuse(Case("trailing newline", path, sets=[f"{path}={json.dumps(default + chr(10))}"]), tmp_path)
     assert code == 2, stderr
     assert f": websys:{path}: " in stderr
+
+
+SECRET_TARGETS = st.one_of(
+    st.from_regex(r"[a-z]{6,10}\.example\.com", fullmatch=True).map(lambda v: ("domains.api", v)),
+    st.from_regex(r"/[a-z]{6,10}/", fullmatch=True).map(lambda v: ("monitoring.grafanaPath", v)),
+    st.from_regex(r"camera=\(\), [a-z]{6,10}=\(\)", fullmatch=True).map(lambda v: ("proxy.permissionsPolicy", v)),
+    st.from_regex(r"/[a-z]{6,10}", fullmatch=True).map(lambda v: ("backend.healthcheck.path", v)),
+    st.from_regex(r"db_[a-z]{6,10}", fullmatch=True).map(lambda v: ("database.name", v)),
+)
+
+
+@hypothesis_settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(target=SECRET_TARGETS)
+def test_any_value_passed_with_secret_is_absent_from_the_plan(target: tuple[str, str]) -> None:
+    path, value = target
+    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
+    apply_override(config, f"{path}={value}", secret=True, flag="--secret")
+    plan = record_plan("development", config)
+    assert value not in plan.dumps()
+    assert all(value not in message for _, message in plan.diagnostics)
+
+
+def test_each_of_those_keys_reaches_the_plan_when_not_secret() -> None:
+    """So the test above is not vacuous: set plainly, every one of the values is in the plan."""
+    values = {
+        "domains.api": "plainapi.example.com",
+        "monitoring.grafanaPath": "/plaingrafana/",
+        "proxy.permissionsPolicy": "camera=(), plainpolicy=()",
+        "backend.healthcheck.path": "/plainhealth",
+        "database.name": "db_plainname",
+    }
+    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
+    for path, value in values.items():
+        apply_override(config, f"{path}={value}", secret=False, flag="--set")
+    text = record_plan("development", config).dumps()
+    assert [path for path, value in values.items() if value not in text] == []

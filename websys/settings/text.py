@@ -1,6 +1,6 @@
 """What a setting may contain, per language it is rendered into: the one place that decides.
 
-Settings are rendered into nginx.conf, shell, JavaScript (`node -e`), YAML (Prometheus,
+Settings are rendered into nginx.conf, shell, healthcheck URLs, redis.conf, YAML (Prometheus,
 Alertmanager, Grafana), Go templates (Alertmanager expands some fields), SQL and pg_hba.conf. Each
 language has a check (used by the settings model to refuse, with the reason) and, where a renderer
 needs one, a quoting function that refuses what the check refuses, so a value that reached a
@@ -94,13 +94,6 @@ def url_path_problem(value: str) -> str | None:
     if _DOT_SEGMENT_RE.search(path):
         return "must not have . or .. segments"
     return None
-
-
-# --- JavaScript ----------------------------------------------------------------------------------
-def js_string(value: str) -> str:
-    """A JavaScript string literal: JSON's, with `<` and the line separators also escaped."""
-    text = json.dumps(value, ensure_ascii=True)
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 # --- shell ---------------------------------------------------------------------------------------
