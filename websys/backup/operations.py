@@ -387,7 +387,7 @@ def _build(
                 f"{streamed.restore_error}; nothing was changed"
             )
         check()
-        with signals.held(), db.maintenance() as admin:
+        with signals.held(raise_after=False), db.maintenance() as admin:  # the point of no return
             finish(admin)
             done = True
     finally:
