@@ -26,6 +26,7 @@ from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_enviro
 from websys.render.nginx import CERTIFICATE_PATH, CONFIG_PATH, HEALTH_PATH, PRIVATE_KEY_PATH, STATUS_PATH
 from websys.settings.app import LoggingSettings
 from websys.settings.services import ProxySettings
+from websys.settings.text import sh_word
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -123,7 +124,7 @@ class ReverseProxy(pulumi.ComponentResource):
             "DOCKER_HOST": args.docker_host,
             **push_environment(
                 "nginx",
-                f"docker exec -i {self.container_name}",
+                f"docker exec -i {sh_word(self.container_name)}",
                 NGINX_APPLY_SCRIPT,
                 [
                     PushedFile("WEBSYS_NGINX_CONFIG", CONFIG_PATH, args.config),

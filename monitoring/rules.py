@@ -18,6 +18,7 @@ from monitoring.targets import Target, scrape_jobs
 from websys import naming
 from websys.backup.schedule import parse_cron
 from websys.settings import Settings
+from websys.settings.text import promql_string
 
 Severity = Literal["warning", "critical"]
 GROUP_NAME = "websys.rules"
@@ -62,7 +63,7 @@ class AlertRule:
 
 
 def _series(metric: str, labels: dict[str, str]) -> str:
-    inner = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    inner = ",".join(f"{key}={promql_string(value)}" for key, value in sorted(labels.items()))
     return f"{metric}{{{inner}}}"
 
 

@@ -64,7 +64,9 @@ def by_urn(violations: list[dict[str, str]]) -> dict[str, set[str]]:
     return found
 
 
-def judge(cases: list[Case], reported: dict[str, set[str]], urn_of: Callable[[Case], str]) -> tuple[int, int, list[str]]:
+def judge(
+    cases: list[Case], reported: dict[str, set[str]], urn_of: Callable[[Case], str]
+) -> tuple[int, int, list[str]]:
     """(caught, tried, what went wrong) for cases that must be reported; a case with rule None must not be."""
     caught, misses = 0, []
     for case in cases:

@@ -45,7 +45,8 @@ def _bucket_group(plan: PlanDoc, case: str) -> Group:
 
 
 def _policy_doc(group: Group) -> dict[str, Any]:
-    return json.loads(group[POLICY][0]["inputs"]["policy"])
+    document: dict[str, Any] = json.loads(group[POLICY][0]["inputs"]["policy"])
+    return document
 
 
 def _grant(principal: Any, effect: str = "Allow", key: str = "Principal") -> Callable[[Group], None]:
@@ -99,25 +100,85 @@ STORAGE_CASES = [
     Case("principal-aws-star", _grant({"AWS": "*"}), "s3-no-public-policy"),
     Case("principal-list-with-star", _grant({"AWS": ["arn:aws:iam::123456789012:root", "*"]}), "s3-no-public-policy"),
     Case("principal-star-lower-case-effect", _grant(["*"], effect="allow"), "s3-no-public-policy"),
-    Case("not-principal-allow", _grant({"AWS": "arn:aws:iam::123456789012:root"}, key="NotPrincipal"), "s3-no-public-policy"),
+    Case(
+        "not-principal-allow",
+        _grant({"AWS": "arn:aws:iam::123456789012:root"}, key="NotPrincipal"),
+        "s3-no-public-policy",
+    ),
     Case("public-acl", _bucket(acl="public-read"), "s3-no-public-policy"),
     Case("second-permissive-access-block", _second(PAB, blockPublicPolicy=False), "s3-public-access-block"),
-    Case("second-suspended-versioning", _second(VERSIONING, versioningConfiguration={"status": "Suspended"}), "s3-versioning"),
+    Case(
+        "second-suspended-versioning",
+        _second(VERSIONING, versioningConfiguration={"status": "Suspended"}),
+        "s3-versioning",
+    ),
     Case("second-encryption-without-default", _second(ENCRYPTION, rules=[{"bucketKeyEnabled": True}]), "s3-encryption"),
     Case("second-policy-without-tls-deny", _second(POLICY, policy=json.dumps({"Statement": []})), "s3-tls-only"),
     Case("missing-own-access-block", _drop(PAB), "s3-public-access-block"),
     Case("missing-own-versioning", _drop(VERSIONING), "s3-versioning"),
-    Case("retention-cut", _lifecycle(lambda rules: rules[0].update(expiration={"days": RETENTION_DAYS - 1})), "s3-retention"),
-    Case("noncurrent-cut", _lifecycle(lambda rules: rules[0].update(noncurrentVersionExpiration={"noncurrentDays": 1})), "s3-retention"),
-    Case("catch-all-rule-expires-sooner", _lifecycle(lambda rules: rules.append({"id": "x", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 1}})), "s3-retention"),
-    Case("parent-prefix-expires-sooner", _lifecycle(lambda rules: rules.append({"id": "x", "status": "Enabled", "filter": {"prefix": "da"}, "expiration": {"days": 2}})), "s3-retention"),
-    Case("fixed-date-expiry", _lifecycle(lambda rules: rules[0].update(expiration={"date": "2027-01-01"})), "s3-retention"),
+    Case(
+        "retention-cut",
+        _lifecycle(lambda rules: rules[0].update(expiration={"days": RETENTION_DAYS - 1})),
+        "s3-retention",
+    ),
+    Case(
+        "noncurrent-cut",
+        _lifecycle(lambda rules: rules[0].update(noncurrentVersionExpiration={"noncurrentDays": 1})),
+        "s3-retention",
+    ),
+    Case(
+        "catch-all-rule-expires-sooner",
+        _lifecycle(
+            lambda rules: rules.append(
+                {"id": "x", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 1}}
+            )
+        ),
+        "s3-retention",
+    ),
+    Case(
+        "parent-prefix-expires-sooner",
+        _lifecycle(
+            lambda rules: rules.append(
+                {"id": "x", "status": "Enabled", "filter": {"prefix": "da"}, "expiration": {"days": 2}}
+            )
+        ),
+        "s3-retention",
+    ),
+    Case(
+        "fixed-date-expiry",
+        _lifecycle(lambda rules: rules[0].update(expiration={"date": "2027-01-01"})),
+        "s3-retention",
+    ),
+    Case(
+        "inline-lifecycle-expires-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "prefix": "data/", "expiration": {"days": 3}}]),
+        "s3-retention",
+    ),
+    Case(
+        "inline-noncurrent-sooner",
+        _bucket(lifecycleRules=[{"enabled": True, "noncurrentVersionExpiration": {"days": 1}}]),
+        "s3-retention",
+    ),
+    Case("inline-versioning-off", _bucket(versioning={"enabled": False}), "s3-versioning"),
+    Case(
+        "grant-to-all-users",
+        _bucket(
+            grants=[
+                {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers", "permissions": ["READ"]}
+            ]
+        ),
+        "s3-no-public-policy",
+    ),
     Case("object-lock-removed", _bucket(objectLockEnabled=False), "s3-object-lock"),
     Case("force-destroy", _bucket(forceDestroy=True), "s3-no-force-destroy"),
     Case("force-destroy-text", _bucket(forceDestroy="true"), "s3-no-force-destroy"),
     Case("policy-not-json", _policy_text("{not json"), "s3-no-public-policy"),
     Case("policy-a-number", _policy_text(12345), "s3-tls-only"),
-    Case("accepts-unchanged-retention", _lifecycle(lambda rules: rules[0].update(expiration={"days": RETENTION_DAYS + 1})), None),
+    Case(
+        "accepts-unchanged-retention",
+        _lifecycle(lambda rules: rules[0].update(expiration={"days": RETENTION_DAYS + 1})),
+        None,
+    ),
     Case("accepts-deny-to-everyone", _grant("*", effect="Deny"), None),
 ]
 
@@ -146,11 +207,17 @@ IAM_CASES = [
     Case("delete-object", _iam_doc("s3:DeleteObject", ARN), "iam-least-privilege"),
     Case("delete-versions", _iam_doc(["s3:GetObject", "s3:DeleteObjectVersion"], ARN), "iam-least-privilege"),
     Case("bypass-retention", _iam_doc("s3:BypassGovernanceRetention", ARN), "iam-least-privilege"),
-    Case("schedule-key-deletion", _iam_doc("kms:ScheduleKeyDeletion", "arn:aws:kms:ap-northeast-1:1:key/k"), "iam-least-privilege"),
+    Case(
+        "schedule-key-deletion",
+        _iam_doc("kms:ScheduleKeyDeletion", "arn:aws:kms:ap-northeast-1:1:key/k"),
+        "iam-least-privilege",
+    ),
     Case("not-action", _iam_doc(None, ARN, NotAction="s3:DeleteObject"), "iam-least-privilege"),
     Case("iam-escalation", _iam_doc("iam:AttachUserPolicy", "arn:aws:iam::123456789012:user/x"), "iam-least-privilege"),
     Case("policy-not-json", lambda r: r["inputs"].update(policy="{"), "iam-least-privilege"),
-    Case("statement-a-string", lambda r: r["inputs"].update(policy=json.dumps({"Statement": "x"})), "iam-least-privilege"),
+    Case(
+        "statement-a-string", lambda r: r["inputs"].update(policy=json.dumps({"Statement": "x"})), "iam-least-privilege"
+    ),
     Case("accepts-read-of-own-prefix", _iam_doc("s3:GetObjectVersion", ARN), None),
 ]
 
@@ -176,9 +243,12 @@ def _config(plan: PlanDoc, bucket_urns: list[str]) -> dict[str, Any]:
     return {
         "all": "mandatory",
         "s3-retention": {
-            "buckets": {urn: {"data/": {"expirationDays": RETENTION_DAYS, "noncurrentDays": NONCURRENT_DAYS}} for urn in bucket_urns}
+            "buckets": {
+                urn: {"data/": {"expirationDays": RETENTION_DAYS, "noncurrentDays": NONCURRENT_DAYS}}
+                for urn in bucket_urns
+            }
         },
-        "s3-object-lock": {"buckets": {urn: "the test's locked bucket" for urn in bucket_urns}},
+        "s3-object-lock": {"buckets": dict.fromkeys(bucket_urns, "the test's locked bucket")},
     }
 
 
@@ -243,6 +313,17 @@ def test_iam_and_kms_cases(production: PlanDoc, tmp_path: Path, cases: list[Case
     print(f"\n{name}: caught {caught}/{tried}")
     assert misses == []
     assert caught == tried
+
+
+def test_a_relabelled_and_renamed_database_is_still_a_data_service(production: PlanDoc, tmp_path: Path) -> None:
+    """A PostgreSQL container that says it is a backend (label and name) still runs the postgres image."""
+    plan = copy.deepcopy(production)
+    postgres = find(plan, "postgres-primary")
+    postgres["inputs"]["labels"] = [{"label": "com.websys.service", "value": "backend"}]
+    postgres["inputs"]["name"] = "websys-production-api"
+    postgres["inputs"]["networksAdvanced"].append({"name": "websys-production-edge"})
+    _, violations = run_policy(plan, tmp_path, {"all": "mandatory"})
+    assert ("data-services-internal", postgres["urn"]) in {(v["policy"], v["urn"]) for v in violations}
 
 
 def test_backup_bucket_or_job_removed(production: PlanDoc, tmp_path: Path) -> None:

@@ -83,26 +83,92 @@ EXEMPT_EXPORTER = "exempt-exporter"
 
 EXEMPTION_CASES = [
     Case("relabelled-as-nginx-runs-as-root", _all(_label("nginx"), _set("user", "0:0")), "container-non-root"),
-    Case("renamed-as-nginx-runs-as-root", _all(_set("name", "websys-production-nginx"), _drop("user")), "container-non-root"),
-    Case("relabelled-as-nginx-publishes-443", _all(_label("nginx"), _set("ports", [{"internal": 443, "external": 443}])), "published-ports-nginx-only"),
-    Case("relabelled-as-cadvisor-keeps-capability", _all(_label("cadvisor"), _set("capabilities", {"drops": ["ALL"], "adds": ["DAC_READ_SEARCH"]})), "container-capabilities-dropped"),
-    Case("relabelled-as-exporter-no-healthcheck", _all(_label("nginx-exporter"), _drop("healthcheck")), "container-healthcheck"),
-    Case("relabelled-as-node-exporter-host-pid", _all(_label("node-exporter"), _set("pidMode", "host")), "container-host-namespaces"),
-    Case("relabelled-as-cadvisor-mounts-root", _all(_label("cadvisor"), _set("volumes", [{"hostPath": "/", "containerPath": "/rootfs"}])), "container-host-mounts"),
+    Case(
+        "renamed-as-nginx-runs-as-root",
+        _all(_set("name", "websys-production-nginx"), _drop("user")),
+        "container-non-root",
+    ),
+    Case(
+        "relabelled-as-nginx-publishes-443",
+        _all(_label("nginx"), _set("ports", [{"internal": 443, "external": 443}])),
+        "published-ports-nginx-only",
+    ),
+    Case(
+        "relabelled-as-cadvisor-keeps-capability",
+        _all(_label("cadvisor"), _set("capabilities", {"drops": ["ALL"], "adds": ["DAC_READ_SEARCH"]})),
+        "container-capabilities-dropped",
+    ),
+    Case(
+        "relabelled-as-exporter-no-healthcheck",
+        _all(_label("nginx-exporter"), _drop("healthcheck")),
+        "container-healthcheck",
+    ),
+    Case(
+        "relabelled-as-node-exporter-host-pid",
+        _all(_label("node-exporter"), _set("pidMode", "host")),
+        "container-host-namespaces",
+    ),
+    Case(
+        "relabelled-as-cadvisor-mounts-root",
+        _all(_label("cadvisor"), _set("volumes", [{"hostPath": "/", "containerPath": "/rootfs"}])),
+        "container-host-mounts",
+    ),
 ]
 # Cases on the exempt URNs themselves: the exemption covers its property and its allowed values only.
 EXEMPT_URN_CASES = [
     (EXEMPT, Case("exempt-proxy-root-allowed", _drop("user"), None)),
-    (EXEMPT, Case("exempt-proxy-publishes-80-443", _set("ports", [{"internal": 80, "external": 80}, {"internal": 443, "external": 443}]), None)),
-    (EXEMPT, Case("exempt-proxy-publishes-8080", _set("ports", [{"internal": 8080, "external": 8080}]), "published-ports-nginx-only")),
+    (
+        EXEMPT,
+        Case(
+            "exempt-proxy-publishes-80-443",
+            _set("ports", [{"internal": 80, "external": 80}, {"internal": 443, "external": 443}]),
+            None,
+        ),
+    ),
+    (
+        EXEMPT,
+        Case(
+            "exempt-proxy-publishes-8080",
+            _set("ports", [{"internal": 8080, "external": 8080}]),
+            "published-ports-nginx-only",
+        ),
+    ),
     (EXEMPT, Case("exempt-proxy-privileged", _set("privileged", True), "container-not-privileged")),
     (EXEMPT, Case("exempt-proxy-swaps", _set("memorySwap", -1), "container-swap-bounded")),
-    (EXEMPT_EXPORTER, Case("exempt-exporter-allowed-capability", _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_DAC_READ_SEARCH"]}), None)),
-    (EXEMPT_EXPORTER, Case("exempt-exporter-other-capability", _set("capabilities", {"drops": ["ALL"], "adds": ["DAC_READ_SEARCH", "SYS_ADMIN"]}), "container-capabilities-dropped")),
+    (
+        EXEMPT_EXPORTER,
+        Case(
+            "exempt-exporter-allowed-capability",
+            _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_DAC_READ_SEARCH"]}),
+            None,
+        ),
+    ),
+    (
+        EXEMPT_EXPORTER,
+        Case(
+            "exempt-exporter-other-capability",
+            _set("capabilities", {"drops": ["ALL"], "adds": ["DAC_READ_SEARCH", "SYS_ADMIN"]}),
+            "container-capabilities-dropped",
+        ),
+    ),
     (EXEMPT_EXPORTER, Case("exempt-exporter-allowed-pid", _set("pidMode", "host"), None)),
     (EXEMPT_EXPORTER, Case("exempt-exporter-host-network", _set("networkMode", "host"), "container-host-namespaces")),
-    (EXEMPT_EXPORTER, Case("exempt-exporter-allowed-root-mount", _set("volumes", [{"hostPath": "/", "containerPath": "/host", "readOnly": True}]), None)),
-    (EXEMPT_EXPORTER, Case("exempt-exporter-docker-socket", _set("volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/s"}]), "container-host-mounts")),
+    (
+        EXEMPT_EXPORTER,
+        Case(
+            "exempt-exporter-allowed-root-mount",
+            _set("volumes", [{"hostPath": "/", "containerPath": "/host", "readOnly": True}]),
+            None,
+        ),
+    ),
+    (
+        EXEMPT_EXPORTER,
+        Case(
+            "exempt-exporter-docker-socket",
+            _set("volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/s"}]),
+            "container-host-mounts",
+        ),
+    ),
 ]
 
 CONTAINER_CASES = [
@@ -111,22 +177,68 @@ CONTAINER_CASES = [
     Case("pid-host", _set("pidMode", "host"), "container-host-namespaces"),
     Case("ipc-host", _set("ipcMode", "host"), "container-host-namespaces"),
     Case("userns-host", _set("usernsMode", "host"), "container-host-namespaces"),
-    Case("docker-socket", _set("volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/s"}]), "container-host-mounts"),
-    Case("run-docker-socket", _set("volumes", [{"hostPath": "/run/docker.sock", "containerPath": "/s"}]), "container-host-mounts"),
-    Case("socket-dotted", _set("volumes", [{"hostPath": "/var//run/./docker.sock", "containerPath": "/s"}]), "container-host-mounts"),
-    Case("socket-dir-trailing-slash", _set("volumes", [{"hostPath": "/var/run/", "containerPath": "/s"}]), "container-host-mounts"),
+    Case(
+        "docker-socket",
+        _set("volumes", [{"hostPath": "/var/run/docker.sock", "containerPath": "/s"}]),
+        "container-host-mounts",
+    ),
+    Case(
+        "run-docker-socket",
+        _set("volumes", [{"hostPath": "/run/docker.sock", "containerPath": "/s"}]),
+        "container-host-mounts",
+    ),
+    Case(
+        "socket-dotted",
+        _set("volumes", [{"hostPath": "/var//run/./docker.sock", "containerPath": "/s"}]),
+        "container-host-mounts",
+    ),
+    Case(
+        "socket-dir-trailing-slash",
+        _set("volumes", [{"hostPath": "/var/run/", "containerPath": "/s"}]),
+        "container-host-mounts",
+    ),
     Case("root-double-slash", _set("volumes", [{"hostPath": "//", "containerPath": "/h"}]), "container-host-mounts"),
     Case("root-dotdot", _set("volumes", [{"hostPath": "/etc/..", "containerPath": "/h"}]), "container-host-mounts"),
     Case("bind-mount-root", _set("mounts", [{"type": "bind", "source": "/", "target": "/h"}]), "container-host-mounts"),
-    Case("volume-mount-binding-socket", _set("mounts", [{"type": "volume", "source": "v", "target": "/h", "volumeOptions": {"driverOptions": {"type": "none", "o": "bind", "device": "/run"}}}]), "container-host-mounts"),
+    Case(
+        "volume-mount-binding-socket",
+        _set(
+            "mounts",
+            [
+                {
+                    "type": "volume",
+                    "source": "v",
+                    "target": "/h",
+                    "volumeOptions": {"driverOptions": {"type": "none", "o": "bind", "device": "/run"}},
+                }
+            ],
+        ),
+        "container-host-mounts",
+    ),
     Case("device", _set("devices", [{"hostPath": "/dev/mem"}]), "container-no-devices"),
     Case("device-cgroup-rule", _set("deviceCgroupRules", ["c 1:1 rwm"]), "container-no-devices"),
     Case("gpus", _set("gpus", "all"), "container-no-devices"),
-    Case("seccomp-unconfined", _set("securityOpts", ["no-new-privileges=true", "seccomp=unconfined"]), "container-security-profiles"),
-    Case("seccomp-unconfined-legacy", _set("securityOpts", ["no-new-privileges:true", "seccomp:unconfined"]), "container-security-profiles"),
-    Case("apparmor-unconfined", _set("securityOpts", ["no-new-privileges", "apparmor=unconfined"]), "container-security-profiles"),
+    Case(
+        "seccomp-unconfined",
+        _set("securityOpts", ["no-new-privileges=true", "seccomp=unconfined"]),
+        "container-security-profiles",
+    ),
+    Case(
+        "seccomp-unconfined-legacy",
+        _set("securityOpts", ["no-new-privileges:true", "seccomp:unconfined"]),
+        "container-security-profiles",
+    ),
+    Case(
+        "apparmor-unconfined",
+        _set("securityOpts", ["no-new-privileges", "apparmor=unconfined"]),
+        "container-security-profiles",
+    ),
     Case("label-disable", _set("securityOpts", ["no-new-privileges", "label=disable"]), "container-security-profiles"),
-    Case("nnp-contradicted", _set("securityOpts", ["no-new-privileges:true", "no-new-privileges=false"]), "container-no-new-privileges"),
+    Case(
+        "nnp-contradicted",
+        _set("securityOpts", ["no-new-privileges:true", "no-new-privileges=false"]),
+        "container-no-new-privileges",
+    ),
     Case("nnp-false-only", _set("securityOpts", ["no-new-privileges:false"]), "container-no-new-privileges"),
     Case("nnp-removed", _drop("securityOpts"), "container-no-new-privileges"),
     Case("read-only-false", _set("readOnly", False), "container-read-only"),
@@ -146,12 +258,24 @@ CONTAINER_CASES = [
     Case("log-size-unlimited", _set("logOpts", {"max-size": "-1", "max-file": "3"}), "container-log-rotation"),
     Case("log-files-zero", _set("logOpts", {"max-size": "10m", "max-file": "0"}), "container-log-rotation"),
     Case("log-huge", _set("logOpts", {"max-size": "100g", "max-file": "10"}), "container-log-rotation"),
-    Case("capability-cap-prefix", _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_SYS_ADMIN"]}), "container-capabilities-dropped"),
-    Case("capability-lower-case", _set("capabilities", {"drops": ["all"], "adds": ["cap_sys_ptrace"]}), "container-capabilities-dropped"),
+    Case(
+        "capability-cap-prefix",
+        _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_SYS_ADMIN"]}),
+        "container-capabilities-dropped",
+    ),
+    Case(
+        "capability-lower-case",
+        _set("capabilities", {"drops": ["all"], "adds": ["cap_sys_ptrace"]}),
+        "container-capabilities-dropped",
+    ),
     Case("drops-not-all", _set("capabilities", {"drops": ["NET_RAW"]}), "container-capabilities-dropped"),
     Case("publish-all-ports", _set("publishAllPorts", True), "published-ports-nginx-only"),
     # What the program may send (CAP_ names, `=` options) is accepted.
-    Case("accepts-cap-prefixed-allowed", _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_CHOWN", "cap_setuid"]}), None),
+    Case(
+        "accepts-cap-prefixed-allowed",
+        _set("capabilities", {"drops": ["ALL"], "adds": ["CAP_CHOWN", "cap_setuid"]}),
+        None,
+    ),
     Case("accepts-nnp-equals", _set("securityOpts", ["no-new-privileges=true"]), None),
     Case("accepts-nnp-bare", _set("securityOpts", ["no-new-privileges"]), None),
     Case("accepts-local-driver", _all(_set("logDriver", "local"), _set("logOpts", {})), None),
@@ -166,7 +290,11 @@ SECRET_CASES = [
     Case("token", _env("GITHUB_TOKEN=ghp_x"), "env-no-plaintext-secret"),
     Case("token-lower-case", _env("api_token=x"), "env-no-plaintext-secret"),
     Case("api-key", _env("STRIPE_API_KEY=sk_live_x"), "env-no-plaintext-secret"),
-    Case("pem-block", _env("CERT_BUNDLE=-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"), "env-no-plaintext-secret"),
+    Case(
+        "pem-block",
+        _env("CERT_BUNDLE=-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"),
+        "env-no-plaintext-secret",
+    ),
     Case("url-with-password", _env("CALLBACK=https://user:hunter2@hooks.example.com/x"), "env-no-plaintext-secret"),
     Case("amqp-url", _env("BROKER=amqp://guest:guest@rabbit:5672/"), "env-no-plaintext-secret"),
     Case("file-that-is-a-value", _env("DB_PASSWORD_FILE=hunter2"), "env-no-plaintext-secret"),
@@ -193,15 +321,33 @@ MALFORMED_CASES = [
 ]
 
 SWARM_CASES = [
-    Case("host-network", lambda r: r["inputs"]["taskSpec"].update(networksAdvanced=[{"name": "host"}]), "container-host-namespaces"),
-    Case("bind-docker-socket", _spec("mounts", [{"type": "bind", "source": "/var/run/docker.sock/", "target": "/s"}]), "container-host-mounts"),
+    Case(
+        "host-network",
+        lambda r: r["inputs"]["taskSpec"].update(networksAdvanced=[{"name": "host"}]),
+        "container-host-namespaces",
+    ),
+    Case(
+        "bind-docker-socket",
+        _spec("mounts", [{"type": "bind", "source": "/var/run/docker.sock/", "target": "/s"}]),
+        "container-host-mounts",
+    ),
     Case("bind-root", _spec("mounts", [{"type": "bind", "source": "//", "target": "/h"}]), "container-host-mounts"),
     Case("user-zero", _spec("user", "00:00"), "container-non-root"),
     Case("capability", _spec("capAdds", ["CAP_SYS_ADMIN"]), "container-capabilities-dropped"),
-    Case("read-only-removed", lambda r: r["inputs"]["taskSpec"]["containerSpec"].pop("readOnly"), "container-read-only"),
+    Case(
+        "read-only-removed", lambda r: r["inputs"]["taskSpec"]["containerSpec"].pop("readOnly"), "container-read-only"
+    ),
     Case("selinux-disabled", _spec("privileges", {"seLinuxContext": {"disable": True}}), "container-security-profiles"),
-    Case("env-url-password", lambda r: r["inputs"]["taskSpec"]["containerSpec"].setdefault("env", {}).update(REDIS="redis://:pw@redis:6379"), "env-no-plaintext-secret"),
-    Case("log-unbounded", lambda r: r["inputs"]["taskSpec"].update(logDriver={"name": "json-file", "options": {}}), "container-log-rotation"),
+    Case(
+        "env-url-password",
+        lambda r: r["inputs"]["taskSpec"]["containerSpec"].setdefault("env", {}).update(REDIS="redis://:pw@redis:6379"),
+        "env-no-plaintext-secret",
+    ),
+    Case(
+        "log-unbounded",
+        lambda r: r["inputs"]["taskSpec"].update(logDriver={"name": "json-file", "options": {}}),
+        "container-log-rotation",
+    ),
     Case("task-spec-malformed", lambda r: r["inputs"].update(taskSpec="broken"), "container-non-root"),
 ]
 
@@ -218,8 +364,15 @@ def _config(plan: PlanDoc, exempt: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run_cases(
-    plan: PlanDoc, base: Resource, cases: list[Case], tmp_path: Path, config: dict[str, Any] | None = None
+    plan: PlanDoc,
+    base: Resource,
+    cases: list[Case],
+    tmp_path: Path,
+    config: dict[str, Any] | None = None,
+    already_in_plan: tuple[Case, ...] = (),
 ) -> tuple[int, int, list[str]]:
+    """Judge each case on its own copy of `base` (named case-ID), in one run; `already_in_plan` are
+    cases whose copies the caller has added."""
     plan = copy.deepcopy(plan)
     control = copy_as(base, "case-control")
     plan["resources"].append(control)
@@ -230,7 +383,8 @@ def _run_cases(
     _, violations = run_policy(plan, tmp_path, config or {"all": "mandatory"})
     reported = by_urn(violations)
     assert reported.get(control["urn"], set()) == set(), "the unchanged copy must pass"
-    return judge(cases, reported, lambda case: control["urn"].rsplit("::", 1)[0] + f"::case-{case.id}")
+    prefix = control["urn"].rsplit("::", 1)[0]
+    return judge([*cases, *already_in_plan], reported, lambda case: f"{prefix}::case-{case.id}")
 
 
 COUNTS: dict[str, tuple[int, int]] = {}
@@ -259,33 +413,29 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> PlanDoc:
 def test_exemptions_go_by_urn_and_cover_their_property_only(production: PlanDoc, tmp_path: Path) -> None:
     plan = copy.deepcopy(production)
     backend = find(plan, BACKEND)
-    # Two exempt resources of the test's own: copies of the backend, listed by URN in the config.
-    plan["resources"] += [copy_as(backend, EXEMPT), copy_as(backend, EXEMPT_EXPORTER)]
-    config = _config(
-        plan,
-        {
-            EXEMPT: {"container-non-root": [], "published-ports-nginx-only": [80, 443]},
-            EXEMPT_EXPORTER: {
-                "container-capabilities-dropped": ["DAC_READ_SEARCH"],
-                "container-host-namespaces": ["pid"],
-                "container-host-mounts": ["/"],
-            },
+    # The test's own exemptions, by URN, on copies of the backend: a proxy, and an exporter.
+    grants: dict[str, dict[str, Any]] = {
+        EXEMPT: {"container-non-root": [], "published-ports-nginx-only": [80, 443]},
+        EXEMPT_EXPORTER: {
+            "container-capabilities-dropped": ["DAC_READ_SEARCH"],
+            "container-host-namespaces": ["pid"],
+            "container-host-mounts": ["/"],
         },
-    )
-    # Relabelled and renamed copies of the backend: they say they are nginx or an exporter.
-    relabelled = _run_cases(plan, backend, EXEMPTION_CASES, tmp_path, config)
-    caught, tried, misses = relabelled
-    # The exempt URNs themselves, each changed in one way beyond what it is exempted for.
-    for exempt_name, case in EXEMPT_URN_CASES:
-        twin = find(plan, exempt_name)
-        original = copy.deepcopy(twin)
+    }
+    exempt = {}
+    for kind, case in EXEMPT_URN_CASES:
+        twin = copy_as(backend, f"case-{case.id}")
         case.mutate(twin)
-        _, violations = run_policy(plan, tmp_path, config)
-        c, t, m = judge([case], by_urn(violations), lambda _: twin["urn"])
-        caught, tried, misses = caught + c, tried + t, misses + m
-        twin.clear()
-        twin.update(original)
-    _report("exemptions", (caught, tried, misses))
+        plan["resources"].append(twin)
+        exempt[twin["name"]] = grants[kind]
+    # Relabelled and renamed copies: they say they are nginx or an exporter; their URNs are not listed.
+    on_exempt_urns = tuple(case for _, case in EXEMPT_URN_CASES)
+    config = _config(plan, exempt)
+    # Entries keyed by what a resource says it is (the service label) exempt nothing.
+    for rule in ("container-non-root", "published-ports-nginx-only", "container-capabilities-dropped"):
+        for service in ("nginx", "cadvisor", "nginx-exporter", "node-exporter"):
+            config[rule]["exemptions"][service] = {"reason": "keyed by a label, which the change sets", "allow": [443]}
+    _report("exemptions", _run_cases(plan, backend, EXEMPTION_CASES, tmp_path, config, on_exempt_urns))
 
 
 def test_container_settings_without_a_rule_before(production: PlanDoc, tmp_path: Path) -> None:

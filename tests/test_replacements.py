@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tests.edge_support import make_certificate
-from websys.plan import PROJECT_DIR, Plan, record_plan
+from tests.planning import stack_file
+from websys.plan import Plan, record_plan
 from websys.plan.replacements import (
     REPLACE_CREATE_FIRST,
     REPLACE_DELETE_FIRST,
@@ -18,7 +19,6 @@ from websys.plan.replacements import (
     Outcome,
     classify_plans,
 )
-from websys.settings import stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
 CONTAINER = "docker:index/container:Container"
@@ -50,7 +50,7 @@ def _plan(
     stack: str = "staging",
 ) -> Plan:
     own = tmp_path / f"Pulumi.{stack}.yaml"
-    own.write_text(yaml.safe_dump(yaml.safe_load((PROJECT_DIR / stack_file_name(stack)).read_text())))
+    own.write_text(yaml.safe_dump(yaml.safe_load(stack_file(stack).read_text())))
     config = read_stack_file(own)
     for item in [*BASE, *sets]:
         apply_override(config, item, secret=False, flag="--set")
@@ -84,6 +84,7 @@ OPERATIONS = {
     "new image on the idle color": (["backend.green.image=registry.example/backend:1.1.0"], {}),
     "new image on the active color": (["backend.blue.image=registry.example/backend:1.1.0"], {}),
     "nginx config change": (["proxy.clientMaxBodySizeMb=20"], {}),
+    "Prometheus config change": (["monitoring.scrapeIntervalSeconds=30"], {}),
     "PostgreSQL setting change": (["postgres.maxConnections=150"], {}),
     "database password rotated": ([], {"databasePassword": "Db-Matrix-Value-2"}),
     "JWT secret rotated": ([], {"jwtSecret": "Jwt-Matrix-Value-2"}),
@@ -140,3 +141,14 @@ def test_swarm_rotations_create_the_new_object_first(tmp_path: Path) -> None:
                 assert "name" in outcome.paths, outcome
             if outcome.type == "docker:index/service:Service":
                 assert outcome.action == UPDATE, outcome
+
+
+def test_nginx_and_prometheus_config_changes_are_pushed_not_replaced(base: Plan, tmp_path: Path) -> None:
+    for sets, pushed in (
+        (["proxy.clientMaxBodySizeMb=20"], "proxy-config"),
+        (["monitoring.scrapeIntervalSeconds=30"], "monitoring-prometheus-config"),
+    ):
+        outcomes = {o.name: o.action for o in classify_plans(base, _plan(tmp_path, sets, {})).values()}
+        assert outcomes[pushed] == UPDATE, outcomes
+        assert "proxy-nginx" not in outcomes, outcomes
+        assert "monitoring-prometheus" not in outcomes, outcomes

@@ -127,9 +127,8 @@ class _Bounded:
                 return f"{MARKER}a value of {len(value)} characters, more than the pack reads]"
             self.budget -= len(value)
             return value
-        if value is None or isinstance(value, (bool, int, float)):
-            return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-        return f"{MARKER}not a JSON value]"
+        # What json.loads gives besides: None, booleans and numbers (protobuf's Struct has no other values).
+        return value
 
 
 def _checked_resources(plan: dict[str, Any], source: str) -> list[dict[str, Any]]:
@@ -166,7 +165,8 @@ def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
         protect=options.get("protect") is True,
         ignoreChanges=_strings(options.get("ignoreChanges")),
         deleteBeforeReplace=options.get("deleteBeforeReplace") is True,
-        deleteBeforeReplaceDefined=options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace")) is True,
+        deleteBeforeReplaceDefined=options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace"))
+        is True,
         additionalSecretOutputs=_strings(options.get("additionalSecretOutputs")),
         parent=str(resource.get("parent") or ""),
     )

@@ -150,6 +150,8 @@ def pinned_image(image: str) -> pulumi.Input[str]:
     `pulumi up` would roll every service (data services stop-first). A reference that already
     carries a digest is kept as it is; otherwise the digest comes from the registry
     (`docker.get_registry_image`, the provider's `docker_registry_image` data source)."""
-    if "@sha256:" in image:
-        return image
+    last = image.rsplit("/", 1)[-1]
+    if "@sha256:" in image or ":" not in last or last.endswith(":latest"):
+        return image  # already pinned; or not pinned at all, which the policy pack refuses as it is
+
     return docker.get_registry_image_output(name=image).sha256_digest.apply(lambda digest: f"{image}@{digest}")

@@ -74,8 +74,7 @@ def environment() -> str:
 
 def labels(props: Mapping[str, Any]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for item in as_list(props.get("labels")):
-        item = as_map(item)
+    for item in (as_map(i) for i in as_list(props.get("labels"))):
         if "label" in item:
             found[as_str(item["label"])] = as_str(item.get("value"))
     return found
@@ -113,9 +112,9 @@ def env_entries(props: Mapping[str, Any]) -> Iterable[tuple[str, str | None]]:
 
 
 def is_pinned(image: str) -> bool:
-    """A reference by digest, or by a tag other than `latest`."""
+    """A reference by digest (64 hex digits after `@sha256:`), or by a tag other than `latest`."""
     image = image.strip()
-    if "@sha256:" in image or re.fullmatch(r"sha256:[0-9a-f]{64}", image):
+    if re.search(r"@sha256:[0-9a-f]{64}$", image) or re.fullmatch(r"sha256:[0-9a-f]{64}", image):
         return True
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:

@@ -144,7 +144,7 @@ def _published_ports(args: ResourceValidationArgs, report: ReportViolation) -> N
     if w.publish_all_ports:
         report(f"{w.kind} {args.name!r} publishes all its exposed ports", None)
     exemption = exempted(args)
-    allowed = {port for port in (exemption.allow if exemption else ())}
+    allowed = set(exemption.allow if exemption else ())
     extra = sorted({p for p in w.published_ports if str(p) not in allowed})
     if extra:
         if exemption:
@@ -189,7 +189,7 @@ CONTAINER_POLICIES = [
         "Containers drop all Linux capabilities and add back only listed ones (CAP_ prefix or not, any case).",
         _capabilities_dropped,
         Severity.HIGH,
-        f"Set capabilities drops=[\"ALL\"] and add only from {sorted(ALLOWED_CAPABILITIES)}; another needs an "
+        f'Set capabilities drops=["ALL"] and add only from {sorted(ALLOWED_CAPABILITIES)}; another needs an '
         "exemption by URN with `allow` in the pack config.",
         exemptable=True,
     ),
@@ -239,8 +239,7 @@ CONTAINER_POLICIES = [
     ),
     resource_policy(
         "published-ports-nginx-only",
-        "Only the resources the pack config lists by URN (the proxy) publish host ports, and only the ports "
-        "listed.",
+        "Only the resources the pack config lists by URN (the proxy) publish host ports, and only the ports listed.",
         _published_ports,
         Severity.CRITICAL,
         "Remove `ports` from the container; reach it through nginx or the internal network.",

@@ -54,7 +54,7 @@ def allows(statement: Mapping[str, Any]) -> bool:
 
 
 def is_public_principal(principal: Any) -> bool:
-    """"*", {"AWS": "*"}, {"AWS": ["*", ...]}, ["*"], or any principal value with a wildcard."""
+    """ "*", {"AWS": "*"}, {"AWS": ["*", ...]}, ["*"], or any principal value with a wildcard."""
     if isinstance(principal, Mapping):
         return any(is_public_principal(item) for item in principal.values())
     return any("*" in item for item in values(principal)) or (principal is not None and not values(principal))

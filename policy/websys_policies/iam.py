@@ -45,7 +45,7 @@ BROAD_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?(Administrato
 
 
 def _wildcard_resource(resource: str) -> bool:
-    """"*", or an ARN whose partition, service, region, account or whole resource part is a wildcard, or
+    """ "*", or an ARN whose partition, service, region, account or whole resource part is a wildcard, or
     an S3 ARN whose bucket name has one (a prefix wildcard such as bucket/postgres/* is narrow)."""
     if resource.strip() == "*":
         return True

@@ -81,14 +81,18 @@ def _read_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 def _swap_bounded(args: ResourceValidationArgs, report: ReportViolation) -> None:
     w = checked(args)
-    if w is None or w.memory_swap is None:
-        return  # a Swarm task spec has no swap setting in pulumi-docker v5
+    if w is None or w.memory_swap is None or w.memory <= 0:
+        # A Swarm task spec has no swap setting in pulumi-docker v5; without a memory limit Docker
+        # refuses a swap limit, and container-memory-limit reports the missing limit.
+        return
     if w.memory_swap < 0:
         report(f"{w.kind} {args.name!r} may swap without bound (memorySwap {w.memory_swap // 2**20})", None)
     elif w.memory_swap == 0:
         report(f"{w.kind} {args.name!r} leaves swap to Docker's default (memorySwap unset)", None)
     elif w.memory_swap > w.memory:
-        report(f"{w.kind} {args.name!r} may swap {(w.memory_swap - w.memory) // 2**20} MB beyond its memory limit", None)
+        report(
+            f"{w.kind} {args.name!r} may swap {(w.memory_swap - w.memory) // 2**20} MB beyond its memory limit", None
+        )
 
 
 ISOLATION_POLICIES = [

@@ -10,6 +10,7 @@ from collections import Counter
 
 from pulumi_policy import (
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -22,7 +23,9 @@ from .base import resource_policy, stack_policy
 from .common import (
     BUCKET,
     CONTAINER,
+    DATA_SERVICES,
     NETWORK,
+    REMOTE_IMAGE,
     SERVICE,
     VOLUME,
     as_int,
@@ -69,12 +72,30 @@ def _data_protected(args: ResourceValidationArgs, report: ReportViolation) -> No
         report(f"{args.resource_type.rsplit(':', 1)[-1].lower()} {args.name!r} holds data but is not protected", None)
 
 
+def _repository(reference: str) -> str:
+    """The last path component of an image reference, without tag or digest: postgres for postgres:15-alpine."""
+    name = reference.strip().split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0].lower()
+
+
+def _runs_data_image(resource: PolicyResource) -> bool:
+    """The container runs the official postgres or redis image: by its image input, or the RemoteImage it
+    depends on. A label or a container name is what the change says; the image is what runs."""
+    references = [as_str(resource.props.get("image"))]
+    references += [as_str(d.props.get("name")) for d in resource.dependencies if d.resource_type == REMOTE_IMAGE]
+    return any(_repository(ref) in DATA_SERVICES for ref in references if ref)
+
+
 def _data_services_internal(args: StackValidationArgs, report: ReportViolation) -> None:
     internal = {
-        as_str(r.props.get("name")) for r in args.resources if r.resource_type == NETWORK and is_true(r.props.get("internal"))
+        as_str(r.props.get("name"))
+        for r in args.resources
+        if r.resource_type == NETWORK and is_true(r.props.get("internal"))
     }
     for resource in args.resources:
-        if resource.resource_type != CONTAINER or not is_data_service(resource.props):
+        if resource.resource_type != CONTAINER:
+            continue
+        if not (is_data_service(resource.props) or _runs_data_image(resource)):
             continue
         networks = [as_str(as_map(n).get("name")) for n in as_list(resource.props.get("networksAdvanced"))]
         outside = [n for n in networks if n not in internal]
@@ -129,7 +150,8 @@ STACK_POLICIES: list[StackValidationPolicy | ResourceValidationPolicy] = [
     ),
     stack_policy(
         "data-services-internal",
-        "PostgreSQL and Redis sit only on internal networks and publish no ports.",
+        "PostgreSQL and Redis (known by the image they run, not only by label or name) sit only on internal "
+        "networks, publish no ports and do not use the host's network.",
         _data_services_internal,
         Severity.CRITICAL,
         "Attach the container only to the stack's data network (internal=True); remove `ports`.",

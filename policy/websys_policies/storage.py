@@ -23,6 +23,7 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 BUCKET_ACL = "aws:s3/bucketAcl:BucketAcl"
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+PUBLIC_GROUPS = ("/global/AllUsers", "/global/AuthenticatedUsers")
 
 SideCheck = Callable[[Mapping[str, Any]], str | None]
 
@@ -34,11 +35,37 @@ def bucket_name(bucket: PolicyResource) -> str:
 def side_resources(args: StackValidationArgs, bucket: PolicyResource, side_type: str) -> list[PolicyResource]:
     """The side resources of `side_type` whose `bucket` input is exactly this bucket's name."""
     name = bucket_name(bucket)
-    return [r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name]
+    return [
+        r for r in args.resources if r.resource_type == side_type and name and as_str(r.props.get("bucket")) == name
+    ]
 
 
 def buckets(args: StackValidationArgs) -> list[PolicyResource]:
     return [r for r in args.resources if r.resource_type == BUCKET]
+
+
+def _inline_rules(bucket: PolicyResource) -> list[Mapping[str, Any]]:
+    """The bucket's own (deprecated, inline) lifecycle rules, in the side resource's shape."""
+    rules: list[Mapping[str, Any]] = []
+    for rule in (as_map(r) for r in as_list(bucket.props.get("lifecycleRules"))):
+        old = as_map(rule.get("noncurrentVersionExpiration"))
+        rules.append(
+            {
+                "id": rule.get("id"),
+                "status": "Enabled" if is_true(rule.get("enabled")) else "Disabled",
+                "prefix": rule.get("prefix"),
+                "expiration": rule.get("expiration"),
+                **({"noncurrentVersionExpiration": {"noncurrentDays": old.get("days")}} if old else {}),
+            }
+        )
+    return rules
+
+
+def _inline_setting(bucket: PolicyResource, side_type: str) -> str | None:
+    """What the bucket's own (deprecated, inline) settings undo of a side resource of `side_type`."""
+    if side_type == VERSIONING and as_map(bucket.props.get("versioning")).get("enabled") is False:
+        return "the bucket's own versioning block disables versioning"
+    return None
 
 
 def _bucket_rule(side_type: str, what: str, check: SideCheck) -> Callable[[StackValidationArgs, ReportViolation], None]:
@@ -46,6 +73,9 @@ def _bucket_rule(side_type: str, what: str, check: SideCheck) -> Callable[[Stack
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         for bucket in buckets(args):
+            inline = _inline_setting(bucket, side_type)
+            if inline:
+                report(f"bucket {bucket.name!r}: {inline}", bucket.urn)
             if not bucket_name(bucket):
                 report(f"bucket {bucket.name!r} has no explicit name, so no {what} can be matched to it", bucket.urn)
                 continue
@@ -101,15 +131,19 @@ def _tls_only(props: Mapping[str, Any]) -> str | None:
         return "bucket policy is not a JSON policy document"
     for statement in statements(doc):
         secure = as_map(as_map(statement.get("Condition")).get("Bool")).get("aws:SecureTransport")
-        if statement.get("Effect") == "Deny" and as_str(secure).lower() == "false":
-            if statement.get("Principal") == "*" and "s3:*" in values(statement.get("Action")):
-                return None
+        denies_all = statement.get("Effect") == "Deny" and statement.get("Principal") == "*"
+        if denies_all and as_str(secure).lower() == "false" and "s3:*" in values(statement.get("Action")):
+            return None
     return "bucket policy does not deny every request made without TLS (s3:* when aws:SecureTransport is false)"
 
 
 def _ownership(props: Mapping[str, Any]) -> str | None:
     ownership = as_map(props.get("rule")).get("objectOwnership")
-    return None if ownership == "BucketOwnerEnforced" else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    return (
+        None
+        if ownership == "BucketOwnerEnforced"
+        else f"object ownership is {as_str(ownership)!r}, not BucketOwnerEnforced"
+    )
 
 
 def _public_grants(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -132,6 +166,9 @@ def _public_grants(args: StackValidationArgs, report: ReportViolation) -> None:
             acl = as_str(resource.props.get("acl")).strip().lower()
             if acl in PUBLIC_ACLS:
                 report(f"{resource.name!r}: canned ACL {acl!r} makes objects public", resource.urn)
+            for grant in (as_map(g) for g in as_list(resource.props.get("grants"))):
+                if any(group in as_str(grant.get("uri")) for group in PUBLIC_GROUPS):
+                    report(f"{resource.name!r}: an ACL grant to {as_str(grant.get('uri'))!r}", resource.urn)
 
 
 def _prefix(rule: Mapping[str, Any]) -> str:
@@ -160,9 +197,10 @@ def _retention(args: StackValidationArgs, report: ReportViolation) -> None:
         bucket = by_urn.get(urn)
         if bucket is None:
             continue  # a missing bucket is backups-and-monitoring's finding
-        rules = [r for side in side_resources(args, bucket, LIFECYCLE) for r in _enabled_rules(side.props)]
-        for prefix, floor in sorted(as_map(prefixes).items()):
-            floor = as_map(floor)
+        sides = [side.props for side in side_resources(args, bucket, LIFECYCLE)]
+        rules = [r for props in [*sides, {"rules": _inline_rules(bucket)}] for r in _enabled_rules(props)]
+        for prefix, given in sorted(as_map(prefixes).items()):
+            floor = as_map(given)
             days, noncurrent = as_int(floor.get("expirationDays")), as_int(floor.get("noncurrentDays"))
             for rule in rules:
                 reach = _prefix(rule)
@@ -209,9 +247,7 @@ def _no_force_destroy(args: StackValidationArgs, report: ReportViolation) -> Non
             report(f"bucket {bucket.name!r} sets forceDestroy: deleting it would delete every object", bucket.urn)
 
 
-def _side_policy(
-    name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str
-) -> Any:
+def _side_policy(name: str, description: str, side_type: str, what: str, check: SideCheck, remediation: str) -> Any:
     return stack_policy(name, description, _bucket_rule(side_type, what, check), Severity.HIGH, remediation)
 
 
@@ -270,7 +306,7 @@ STORAGE_POLICIES = [
         "No bucket policy allows Principal * (in any spelling) or uses NotPrincipal to allow; no public ACL.",
         _public_grants,
         Severity.CRITICAL,
-        "Grant to named IAM principals only; statements with Principal \"*\" must have Effect Deny.",
+        'Grant to named IAM principals only; statements with Principal "*" must have Effect Deny.',
     ),
     stack_policy(
         "s3-retention",

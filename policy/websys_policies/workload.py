@@ -114,8 +114,7 @@ def _container(props: Mapping[str, Any]) -> Workload:
         log_driver=as_str(props.get("logDriver")) or "json-file",
         log_options=_strings(props.get("logOpts")),
         published_ports=[
-            as_int(as_map(p).get("external")) or as_int(as_map(p).get("internal"))
-            for p in as_list(props.get("ports"))
+            as_int(as_map(p).get("external")) or as_int(as_map(p).get("internal")) for p in as_list(props.get("ports"))
         ],
         publish_all_ports=is_true(props.get("publishAllPorts")),
         read_only=is_true(props.get("readOnly")),
@@ -169,7 +168,9 @@ def _service(props: Mapping[str, Any]) -> Workload:
         host_paths=[p for p in host_paths if p.strip()],
         devices=[],
         selinux_disabled=is_true(selinux.get("disable")),
-        env=[(as_str(k), None if v == SECRET else as_str(v)) for k, v in sorted(env.items(), key=lambda i: as_str(i[0]))],
+        env=[
+            (as_str(k), None if v == SECRET else as_str(v)) for k, v in sorted(env.items(), key=lambda i: as_str(i[0]))
+        ],
     )
 
 
