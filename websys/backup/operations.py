@@ -372,10 +372,11 @@ def _build(
 ) -> None:
     """Create `scratch` (marked incomplete), restore into it, check it, then `finish` (rename it into
     place, on the maintenance connection). On any failure or interruption `scratch` is dropped."""
-    with db.maintenance() as admin:
-        create_database(admin, scratch, manifest.encoding, owner, purpose)
-    done = False
+    created = done = False
     try:
+        with signals.held(), db.maintenance() as admin:  # created and known to be, or neither
+            create_database(admin, scratch, manifest.encoding, owner, purpose)
+            created = True
         streamed = _stream_restore(db, store, manifest, scratch, progress, owner if owner else None)
         problem = _integrity_problem(store, manifest, streamed)
         if problem:
@@ -386,11 +387,11 @@ def _build(
                 f"{streamed.restore_error}; nothing was changed"
             )
         check()
-        with signals.held(), db.maintenance() as admin:
+        with signals.held(raise_after=False), db.maintenance() as admin:  # the point of no return
             finish(admin)
             done = True
     finally:
-        if not done:
+        if created and not done:
             with signals.held(), db.maintenance() as admin:
                 drop_database(admin, scratch)
 

@@ -47,8 +47,9 @@ def install() -> None:
 
 
 @contextmanager
-def held() -> Iterator[None]:
-    """Run the block whole; a signal that arrives meanwhile is raised when it ends."""
+def held(*, raise_after: bool = True) -> Iterator[None]:
+    """Run the block whole; a signal that arrives meanwhile is raised when it ends, or, with
+    `raise_after=False` (the block was the last step: there is nothing left to stop), only logged."""
     _depth[0] += 1
     try:
         yield
@@ -57,5 +58,9 @@ def held() -> Iterator[None]:
         pending = list(_pending) if _depth[0] == 0 else []
         if _depth[0] == 0:
             _pending.clear()
-    if pending:  # the block ended normally: now the interruption takes effect
+    if pending and raise_after:  # the block ended normally: now the interruption takes effect
         raise Interrupted(pending[0])
+    if pending:
+        from websys.backup.progress import log  # noqa: PLC0415 progress imports rich: only when needed
+
+        log(f"{signal.Signals(pending[0]).name} arrived during the last step, which completed")

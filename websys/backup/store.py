@@ -32,6 +32,7 @@ import boto3  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 
+from websys.backup import signals
 from websys.backup.errors import EXIT_BAD_INPUT, BackupError
 from websys.backup.progress import log
 
@@ -138,7 +139,11 @@ class BackupStore:
         self.encryption = encryption or Encryption()
         config = Config(
             retries={"max_attempts": 5, "mode": "standard"},
-            s3={"addressing_style": "path"} if endpoint_url else {},
+            # No SHA-256 pass over every part for the request signature: each part carries a
+            # checksum header, and the whole dump's sha256 is in the signed manifest, checked by
+            # every restore. (botocore skips it on https with a checksum anyway, botocore/auth.py
+            # S3SigV4Auth._should_sha256_sign_payload; this also spares it on an http endpoint.)
+            s3={"payload_signing_enabled": False, **({"addressing_style": "path"} if endpoint_url else {})},
             connect_timeout=10,
             read_timeout=120,
         )
@@ -249,14 +254,22 @@ class BackupStore:
         `before_complete` runs when the stream has ended and may raise (the producer failed): any
         failure or interruption aborts the multipart upload, so no partial object is left behind.
         """
-        upload = self._call(
-            self.url(key),
-            self.client.create_multipart_upload,
-            Key=key,
-            ContentType="application/octet-stream",
-            Metadata=metadata,
-            **self.encryption.request_arguments(),
-        )
+        upload: dict[str, Any] | None = None
+        try:
+            with signals.held():  # a signal during the call still lets us learn the id, to abort it
+                upload = self._call(
+                    self.url(key),
+                    self.client.create_multipart_upload,
+                    Key=key,
+                    ContentType="application/octet-stream",
+                    Metadata=metadata,
+                    **self.encryption.request_arguments(),
+                )
+        except KeyboardInterrupt:
+            if upload is not None:
+                self.abort(key, upload["UploadId"])
+            raise
+        assert upload is not None
         upload_id = upload["UploadId"]
         uploader = _PartUploader(self, key, upload_id, on_progress)
         free: queue.Queue[memoryview] = uploader.free
