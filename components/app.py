@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
+from components.durations import go_duration
 from components.hardening import hardened
 from websys import naming
 from websys.app_env import healthcheck_command
@@ -88,13 +90,13 @@ class AppService(pulumi.ComponentResource):
             read_only=tier.read_only_root_filesystem,
             tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},  # noqa: S108 the container's own /tmp
             **hardened(memory_mb=tier.resources.memory_mb, logging=args.logging, labels=labels),
-            cpus=str(tier.resources.cpus),
+            cpus=docker_cpus(tier.resources.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_command(tier.port, check.path),
-                interval=f"{check.interval_seconds}s",
-                timeout=f"{check.timeout_seconds}s",
+                interval=go_duration(check.interval_seconds),
+                timeout=go_duration(check.timeout_seconds),
                 retries=check.retries,
-                start_period=f"{check.start_period_seconds}s",
+                start_period=go_duration(check.start_period_seconds),
             ),
             # `pulumi up` waits until the replica is healthy, so traffic only moves to a ready color.
             wait=True,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys import naming
 from websys.app_env import env_list
@@ -23,7 +24,8 @@ class BackupJobArgs:
     settings: BackupSettings
     logging: LoggingSettings
     data_network: pulumi.Input[str]  # where PostgreSQL is (internal: no route out)
-    database_url: pulumi.Input[str]  # secret
+    database_url: pulumi.Input[str]  # secret: the backup role's URL (websys.backup.job_env.database_url)
+    manifest_key: pulumi.Input[str]  # secret: signs the manifests (StackSecrets.backup_manifest_key)
     bucket_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str] | None
     access_key_id: pulumi.Input[str]
@@ -49,7 +51,11 @@ class BackupJob(pulumi.ComponentResource):
             f"{name}-egress",
             name=naming.network_name(args.environment, "backup-egress"),
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)],
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(
+                lambda _: [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
+            ),
             opts=child,
         )
         image_id = args.image_id
@@ -64,6 +70,7 @@ class BackupJob(pulumi.ComponentResource):
         envs: list[pulumi.Input[str]] = [resolved.apply(functools.partial(_variable, key=key)) for key in names]
         envs += [
             pulumi.Output.secret(args.database_url).apply(lambda url: f"WEBSYS_DATABASE_URL={url}"),
+            pulumi.Output.secret(args.manifest_key).apply(lambda key: f"WEBSYS_BACKUP_MANIFEST_KEY={key}"),
             pulumi.Output.secret(args.secret_access_key).apply(lambda key: f"AWS_SECRET_ACCESS_KEY={key}"),
         ]
         self.container = docker.Container(
@@ -85,7 +92,7 @@ class BackupJob(pulumi.ComponentResource):
                     "com.websys.metrics-port": str(settings.metrics_port),
                 },
             ),
-            cpus="1",
+            cpus=docker_cpus(1),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=metrics_healthcheck(settings.metrics_port),
                 interval="30s",

@@ -12,7 +12,9 @@ from components.backup_job import BackupJob, BackupJobArgs
 from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.log_archive import LogArchive, LogArchiveArgs
 from components.s3_emulator import S3Emulator, S3EmulatorArgs
-from websys import app_env, naming
+from components.secrets import StackSecrets
+from websys import naming
+from websys.backup import job_env
 from websys.settings import Settings
 
 
@@ -35,7 +37,7 @@ def deploy_backups(
     settings: Settings,
     edge_network: pulumi.Input[str],
     data_network: pulumi.Input[str],
-    database_password: pulumi.Output[str],
+    secrets: StackSecrets,
     with_docker: pulumi.ResourceOptions,
     built_images: Mapping[str, pulumi.Output[str]],
 ) -> Backups:
@@ -64,7 +66,8 @@ def deploy_backups(
             settings=backup,
             logging=settings.logging,
             data_network=data_network,
-            database_url=database_password.apply(lambda password: app_env.database_url(settings, password)),
+            database_url=secrets.backup_password.apply(lambda password: job_env.database_url(settings, password)),
+            manifest_key=secrets.backup_manifest_key,
             bucket_name=storage.bucket_name,
             kms_key_arn=storage.kms_key_arn,
             access_key_id=storage.access_key_id,

@@ -9,7 +9,13 @@ from typing import Any
 
 import pulumi_docker as docker
 
+from components.capabilities import ALL, normalize_capabilities
 from websys.settings.app import LoggingSettings
+
+# Docker's own spelling (moby `daemon/daemon_unix.go`, `parseSecurityOpt`): `key=value`; the `key:value`
+# form is deprecated there, and the daemon's Swarm executor writes this one
+# (`daemon/cluster/executor/container/container.go`). Docker keeps SecurityOpt as sent.
+NO_NEW_PRIVILEGES = "no-new-privileges=true"
 
 
 def hardened(
@@ -21,8 +27,10 @@ def hardened(
 ) -> dict[str, Any]:
     """Keyword arguments for docker.Container, to be spread into the call."""
     return {
-        "security_opts": ["no-new-privileges:true"],
-        "capabilities": docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=list(capability_adds) or None),
+        "security_opts": [NO_NEW_PRIVILEGES],
+        "capabilities": docker.ContainerCapabilitiesArgs(
+            drops=[ALL], adds=normalize_capabilities(capability_adds) or None
+        ),
         "memory": memory_mb,
         "memory_swap": memory_mb,  # equal to memory: no swap beyond the limit
         "restart": "unless-stopped",

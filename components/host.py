@@ -69,6 +69,7 @@ def deploy_host_platform(
             data_network=network.data_network_name,
             database_password=secrets.database_password,
             replication_password=secrets.replication_password,
+            backup_password=secrets.backup_password,
         ),
         opts=with_docker,
     )

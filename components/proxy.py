@@ -19,12 +19,14 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 from pydantic import SecretStr
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys import naming
 from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.render.nginx import CERTIFICATE_PATH, CONFIG_PATH, HEALTH_PATH, PRIVATE_KEY_PATH, STATUS_PATH
 from websys.settings.app import LoggingSettings
 from websys.settings.services import ProxySettings
+from websys.settings.text import sh_word
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -94,7 +96,7 @@ class ReverseProxy(pulumi.ComponentResource):
             **hardened(
                 memory_mb=args.proxy.memory_mb, logging=args.logging, labels=labels, capability_adds=CAPABILITIES
             ),
-            cpus=str(args.proxy.cpus),
+            cpus=docker_cpus(args.proxy.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=[
                     "CMD",
@@ -122,7 +124,7 @@ class ReverseProxy(pulumi.ComponentResource):
             "DOCKER_HOST": args.docker_host,
             **push_environment(
                 "nginx",
-                f"docker exec -i {self.container_name}",
+                f"docker exec -i {sh_word(self.container_name)}",
                 NGINX_APPLY_SCRIPT,
                 [
                     PushedFile("WEBSYS_NGINX_CONFIG", CONFIG_PATH, args.config),

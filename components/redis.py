@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys import naming
 from websys.render import artifacts
@@ -78,7 +79,7 @@ class Redis(pulumi.ComponentResource):
             read_only=False,
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=files.DATA_DIR)],
             **hardened(memory_mb=redis.memory_mb, logging=settings.logging, labels=labels),
-            cpus=str(redis.cpus),
+            cpus=docker_cpus(redis.cpus),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=files.redis_healthcheck_command(),
                 interval="10s",

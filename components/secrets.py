@@ -24,6 +24,11 @@ class StackSecretsArgs:
     replication_password: SecretSpec
     redis_password: SecretSpec
     grafana_admin_password: SecretSpec
+    # The backup job's own database role (components/backup_job.py, websys/render/postgres.py).
+    backup_password: SecretSpec = SecretSpec(None)
+    # Signs backup manifests (HMAC-SHA256); kept apart from the S3 credentials, so write access to
+    # the bucket alone cannot plant a backup that a restore would accept.
+    backup_manifest_key: SecretSpec = SecretSpec(None, length=64)
 
 
 class StackSecrets(pulumi.ComponentResource):
@@ -35,6 +40,8 @@ class StackSecrets(pulumi.ComponentResource):
     replication_password: pulumi.Output[str]
     redis_password: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
+    backup_password: pulumi.Output[str]
+    backup_manifest_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: StackSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("websys:secrets:StackSecrets", name, None, opts)
@@ -43,6 +50,8 @@ class StackSecrets(pulumi.ComponentResource):
         self.replication_password = self._secret(name, "replication-password", args.replication_password)
         self.redis_password = self._secret(name, "redis-password", args.redis_password)
         self.grafana_admin_password = self._secret(name, "grafana-admin-password", args.grafana_admin_password)
+        self.backup_password = self._secret(name, "backup-password", args.backup_password)
+        self.backup_manifest_key = self._secret(name, "backup-manifest-key", args.backup_manifest_key)
         self.register_outputs(
             {
                 "database_password": self.database_password,
@@ -50,6 +59,8 @@ class StackSecrets(pulumi.ComponentResource):
                 "replication_password": self.replication_password,
                 "redis_password": self.redis_password,
                 "grafana_admin_password": self.grafana_admin_password,
+                "backup_password": self.backup_password,
+                "backup_manifest_key": self.backup_manifest_key,
             }
         )
 

@@ -120,6 +120,9 @@ BACKUP: Final = frozenset(
         "websys_backup_last_success_timestamp_seconds",
         "websys_backup_last_size_bytes",
         "websys_backup_last_duration_seconds",
+        "websys_backup_verify_last_success_timestamp_seconds",
+        "websys_backup_verify_last_failure_timestamp_seconds",
+        "websys_backup_started_timestamp_seconds",
     }
 )
 

@@ -24,6 +24,7 @@ from websys import naming
 from websys.app_env import env_list
 from websys.push import PROMETHEUS_APPLY_SCRIPT, PUSH_SCRIPT, push_environment, script_text
 from websys.settings import Settings
+from websys.settings.text import sh_word
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ class Monitoring(pulumi.ComponentResource):
             name=naming.network_name(env, "monitoring"),
             driver="bridge",
             internal=True,
-            labels=labels,
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(lambda _: labels),
             opts=child,
         )
         self.monitoring_network_name = self.network.name
@@ -141,7 +144,7 @@ class Monitoring(pulumi.ComponentResource):
         # container is: a new container starts from the bootstrap and needs the files too.
         push = push_environment(
             "prometheus",
-            f"docker exec -i {targets.prometheus_name(env)}",
+            f"docker exec -i {sh_word(targets.prometheus_name(env))}",
             PROMETHEUS_APPLY_SCRIPT,
             files.prometheus_pushed_files(settings),
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from components.cpus import docker_cpus
 from components.hardening import hardened
 from websys.settings.app import LoggingSettings
 
@@ -59,7 +60,7 @@ def hardened_container(resource_name: str, spec: ContainerSpec, opts: pulumi.Res
         read_only=spec.read_only,
         tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},  # noqa: S108 the container's own /tmp
         **hardened(memory_mb=spec.memory_mb, logging=spec.logging, labels=labels, capability_adds=spec.capability_adds),
-        cpus=str(spec.cpus),
+        cpus=docker_cpus(spec.cpus),
         pid_mode=spec.pid_mode,
         healthcheck=healthcheck,
         wait=healthcheck is not None,

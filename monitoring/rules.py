@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import yaml
 
 from monitoring.targets import Target, scrape_jobs
 from websys import naming
+from websys.backup.schedule import parse_cron
 from websys.settings import Settings
+from websys.settings.text import promql_string
 
 Severity = Literal["warning", "critical"]
 GROUP_NAME = "websys.rules"
@@ -60,7 +63,7 @@ class AlertRule:
 
 
 def _series(metric: str, labels: dict[str, str]) -> str:
-    inner = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    inner = ",".join(f"{key}={promql_string(value)}" for key, value in sorted(labels.items()))
     return f"{metric}{{{inner}}}"
 
 
@@ -119,6 +122,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     fs_free_pct = f"100 * node_filesystem_avail_bytes{{{_FS_FILTER}}} / node_filesystem_size_bytes{{{_FS_FILTER}}}"
     backend_blue = {"job": "backend", "color": "blue", "instance": _target(settings, "backend").address}
     max_age = t.backup_max_age_hours * 3600
+    drill_age = _drill_max_age(settings.backup.verify_schedule)
     container = {
         **cadvisor,
         "id": "/docker/0123abcd",
@@ -303,6 +307,23 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             _backup_cases(backup, max_age),
         ),
         AlertRule(
+            "BackupDrillFailing",
+            # The last drill failed, or none succeeded within the drill schedule's longest gap
+            # (counted from the job's start, so a restarted job gets its first drill's time).
+            "websys_backup_verify_last_failure_timestamp_seconds > websys_backup_verify_last_success_timestamp_seconds"
+            " or time() - (websys_backup_verify_last_success_timestamp_seconds"
+            " > websys_backup_started_timestamp_seconds or websys_backup_started_timestamp_seconds)"
+            f" > {drill_age}",
+            "5m",
+            "critical",
+            "The restore drill of {{ $labels.database }} failed or did not run",
+            "The latest backup could not be restored and verified (verify-backup), or no drill "
+            f"succeeded within {drill_age // 3600} hours: a restore may not work when it is needed.",
+            "docker logs of the backup job name the cause; run `websys verify-backup` in its container "
+            "(docs/backups-drills.md).",
+            _drill_cases(backup, drill_age),
+        ),
+        AlertRule(
             "PrometheusRuleEvaluationFailures",
             "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
             "0s",
@@ -418,6 +439,47 @@ def _backup_cases(backup: dict[str, str], max_age: int) -> tuple[Case, ...]:
     return (
         case("last success 10 minutes past the limit: fires", max_age + 600, True),
         case("last success 10 minutes within the limit: stays quiet", max_age - 600, False),
+    )
+
+
+def _drill_max_age(schedule: str) -> int:
+    """Seconds: the drill schedule's longest gap between two runs over a year, plus 3 hours for a run."""
+    cron = parse_cron(schedule)
+    moment = cron.next_after(datetime(2024, 1, 1, tzinfo=UTC))  # a fixed leap year: the same rule every time
+    end = moment + timedelta(days=366)
+    longest = 0.0
+    for _ in range(10_000):
+        following = cron.next_after(moment)
+        longest = max(longest, (following - moment).total_seconds())
+        if following > end:
+            break
+        moment = following
+    return int(longest) + 3 * 3600
+
+
+def _drill_cases(backup: dict[str, str], max_age: int) -> tuple[Case, ...]:
+    labels = {**backup, "database": "websys"}
+    now = 30 * 60  # evaluated at t=30m; earlier times are negative, which is fine
+
+    def case(description: str, success: int, failure: int, started: int, fires: bool) -> Case:
+        series = (
+            Series(_series("websys_backup_verify_last_success_timestamp_seconds", labels), f"{success}x40"),
+            Series(_series("websys_backup_verify_last_failure_timestamp_seconds", labels), f"{failure}x40"),
+            Series(_series("websys_backup_started_timestamp_seconds", labels), f"{started}x40"),
+        )
+        return Case(description, series, "30m", labels if fires else None)
+
+    long_ago = now - 2 * max_age
+    # "Never" is 0 in the job's metrics: before any start time. The test's clock starts at 0, so
+    # its past is negative, and "never" here is further back than anything else.
+    never = now - 100 * max_age
+    return (
+        case("the last drill failed: fires", now - 3600, now - 600, long_ago, True),
+        case("a drill succeeded after a failure: stays quiet", now - 600, now - 3600, long_ago, False),
+        case("no drill for 10 minutes past the limit: fires", now - max_age - 600, never, long_ago, True),
+        case("a drill 10 minutes within the limit: stays quiet", now - max_age + 600, never, long_ago, False),
+        case("never drilled, job started within the limit: stays quiet", never, never, now - max_age + 600, False),
+        case("never drilled, job started past the limit: fires", never, never, now - max_age - 600, True),
     )
 
 

@@ -7,6 +7,9 @@ nothing inside it is mocked. Each test uses its own database and bucket.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import json
 import os
 import pty
 import subprocess
@@ -23,12 +26,16 @@ from tests.live_servers import PG_BINDIR, MotoServer, PostgresServer, running_mo
 from tests.planning import WEBSYS, run_websys
 from websys.plan import PROJECT_DIR
 
+pytestmark = pytest.mark.live
+
 MB = 1_000_000
+MANIFEST_KEY = "test-manifest-key-" + uuid.uuid4().hex
 CLIENT_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "WEBSYS_PG_BINDIR": str(PG_BINDIR),
+    "WEBSYS_BACKUP_MANIFEST_KEY": MANIFEST_KEY,
 }
 
 SAMPLE_SCHEMA = """
@@ -143,7 +150,6 @@ def test_round_trip_keeps_every_table_index_sequence_and_large_object(
 ) -> None:
     before = fingerprint(pg, sample_db)
     first = make_backup(moto, bucket, pg, sample_db)
-    time.sleep(1.1)  # keys are second-resolution UTC timestamps
     second = make_backup(moto, bucket, pg, sample_db, "--sse", "AES256")  # as the bucket policy demands
     assert first.startswith(f"postgres/{sample_db}/")
     assert first.endswith(".dump")
@@ -199,6 +205,15 @@ def test_replace_swaps_only_after_a_good_restore(
     assert len(kept) == 1  # the damaged database is kept for inspection
 
 
+def resign(manifest: bytes, key: str = MANIFEST_KEY) -> bytes:
+    """The manifest signed again, as only a holder of the manifest key can do."""
+    fields = json.loads(manifest)
+    fields.pop("signature")
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    fields["signature"] = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    return json.dumps(fields).encode()
+
+
 def _tamper_flip(data: bytes) -> bytes:
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
@@ -251,9 +266,9 @@ def test_verify_backup_passes_on_a_good_backup_and_fails_on_a_tampered_one(
     s3 = s3_client(moto)
     manifest_key = key + ".manifest.json"
     manifest = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
-    s3.put_object(
-        Bucket=bucket, Key=manifest_key, Body=manifest.replace(b'"public.documents": 500', b'"public.documents": 501')
-    )
+    # A wrong count under a valid signature (as if recorded wrongly): the drill itself must catch it.
+    miscounted = resign(manifest.replace(b'"public.documents": 500', b'"public.documents": 501'))
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=miscounted)
     counted = websys("verify-backup", *s3_args(moto, bucket, pg, sample_db))
     assert_one_line_error(counted, 1, "public.documents: 500 rows restored, 501 recorded")
 

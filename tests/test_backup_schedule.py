@@ -3,7 +3,9 @@ and `websys backup --schedule` serving them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -17,6 +19,8 @@ from websys.backup import daemon
 from websys.backup.errors import BackupError
 from websys.backup.schedule import CronError, parse_cron
 from websys.plan import PROJECT_DIR
+
+pytestmark = pytest.mark.live
 
 NOW = datetime(2026, 11, 30, 13, 22, 45, tzinfo=UTC)  # a Monday
 
@@ -102,7 +106,10 @@ def test_websys_backup_schedule_serves_metrics() -> None:
         "--bucket", "websys-backups",
         "--schedule", "0 3 * * *", "--verify-schedule", "30 4 * * 0", "--metrics-port", str(port),
     ]  # fmt: skip
-    process = subprocess.Popen(args, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "WEBSYS_BACKUP_MANIFEST_KEY": "a-test-manifest-key-of-32-bytes!"}
+    process = subprocess.Popen(
+        args, cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline, body = time.monotonic() + 30, ""
         while time.monotonic() < deadline and not body:
@@ -117,3 +124,8 @@ def test_websys_backup_schedule_serves_metrics() -> None:
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     assert "next: backup at " in stderr
+    # `docker stop` sends SIGTERM: one line, the signal's exit status, no traceback.
+    assert process.returncode == 128 + signal.SIGTERM
+    assert [line for line in stderr.splitlines() if line.startswith("websys: ")] == [
+        "websys: interrupted by SIGTERM: stopped; any upload in progress aborted, any incomplete database dropped"
+    ]

@@ -111,8 +111,8 @@ def test_cli_diff_between_files(tmp_path: Path, stack_plans: dict[str, Plan]) ->
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_committed_snapshots_are_fresh(stack_plans: dict[str, Plan], stack: str) -> None:
-    problem = stale_snapshot(snapshot_path(PROJECT_DIR, stack), stack_plans[stack])
+def test_committed_snapshots_are_fresh(committed_plans: dict[str, Plan], stack: str) -> None:
+    problem = stale_snapshot(snapshot_path(PROJECT_DIR, stack), committed_plans[stack])
     assert problem is None, problem
 
 
@@ -125,3 +125,58 @@ def test_a_stale_snapshot_names_the_refresh_command(tmp_path: Path, stack_plans:
     )
     path.write_text(stack_plans["production"].dumps())
     assert stale_snapshot(path, stack_plans["production"]) is None
+
+
+def _doc(*resources: dict[str, object]) -> dict[str, object]:
+    return {"project": "websys", "stack": "test", "resources": list(resources), "outputs": {}}
+
+
+def _resource(type_token: str, name: str, inputs: dict[str, object], **options: object) -> dict[str, object]:
+    return {
+        "urn": f"urn:pulumi:test::websys::{type_token}::{name}",
+        "type": type_token,
+        "name": name,
+        "parent": "",
+        "provider": "",
+        "dependencies": [],
+        "inputs": inputs,
+        "options": {"ignoreChanges": [], "replaceOnChanges": [], **options},
+    }
+
+
+def test_each_change_is_marked_by_what_the_engine_does() -> None:
+    container = "docker:index/container:Container"
+    config = "docker:index/serviceConfig:ServiceConfig"
+    before = _doc(
+        _resource(container, "app", {"name": "app", "image": "sha256:" + "1" * 64, "memory": 256}),
+        _resource(container, "web", {"name": "web", "image": "sha256:" + "1" * 64, "memory": 256}),
+        _resource(config, "conf", {"name": "conf-1", "dataRaw": "a"}, deleteBeforeReplace=False),
+        _resource(config, "conf2", {"name": "conf2-1", "dataRaw": "a"}, deleteBeforeReplaceDefined=True),
+    )
+    after = _doc(
+        _resource(container, "app", {"name": "app", "image": "sha256:" + "2" * 64, "memory": 256}),
+        _resource(container, "web", {"name": "web", "image": "sha256:" + "1" * 64, "memory": 512}),
+        _resource(config, "conf", {"name": "conf-2", "dataRaw": "b"}),
+        _resource(config, "conf2", {"name": "conf2-2", "dataRaw": "b"}, deleteBeforeReplaceDefined=True),
+    )
+    diff = diff_plans(before, after)
+    assert {item.name: item.action for item in diff.changed} == {
+        "app": "replace (delete first)",  # ForceNew image; pulumi-docker's Container is delete-before-replace
+        "web": "update",  # memory is updated in place
+        "conf": "replace (delete first)",  # an explicit name: the bridge deletes first
+        "conf2": "replace (create first)",  # ... unless the program says deleteBeforeReplace=false
+    }
+    text = render_markdown(diff)
+    assert "- `app` (docker:index/container:Container) — **replace (delete first)**" in text
+    assert "- `conf2` (docker:index/serviceConfig:ServiceConfig) — **replace (create first)**" in text
+
+
+def test_a_list_that_grows_shows_what_was_added_and_removed() -> None:
+    service = "docker:index/service:Service"
+    before = _doc(_resource(service, "svc", {"name": "svc", "envs": ["A=1", "B=2", "C=3"]}))
+    after = _doc(_resource(service, "svc", {"name": "svc", "envs": ["A=1", "C=3", "D=4", "E=5"]}))
+    (item,) = diff_plans(before, after).changed
+    assert [(c.path, c.before, c.after) for c in item.changes] == [
+        ("inputs.envs", {"removed": ["B=2"]}, {"added": ["D=4", "E=5"]})
+    ]
+    assert "added" in render_markdown(diff_plans(before, after))

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from monitoring.targets import grafana_name
-from tests.edge_support import make_certificate, nginx_binary, stack_settings
+from tests.edge_support import make_certificate, nginx_binary
+from tests.planning import stack_settings
 from websys.render.nginx import (
     CERTIFICATE_PATH,
     CONFIG_PATH,
@@ -238,7 +239,7 @@ def test_the_renderer_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [
-        ('proxy.contentSecurityPolicy=default-src "self"', "websys:proxy.contentSecurityPolicy: must be a non-empty"),
+        ('proxy.contentSecurityPolicy=default-src "self"', 'websys:proxy.contentSecurityPolicy: must not contain "'),
         ("proxy.hstsMaxAgeSeconds=300", "websys:proxy.hstsMaxAgeSeconds: input should be greater than or equal to"),
         ("proxy.referrerPolicy=unsafe-url", "websys:proxy.referrerPolicy: input should be"),
         ("proxy.image=nginx", "websys:proxy.image: 'nginx' is not pinned"),

@@ -44,7 +44,7 @@ def test_every_app_container_is_hardened_and_limited(stack_plans: dict[str, Plan
         inputs = container.inputs
         assert "ports" not in inputs, f"{container.name} publishes a host port"
         assert inputs["user"] == "1000:1000"
-        assert "no-new-privileges:true" in inputs["securityOpts"]
+        assert "no-new-privileges=true" in inputs["securityOpts"]
         assert inputs["capabilities"] == {"drops": ["ALL"]}
         assert not inputs.get("privileged", False)
         assert inputs["readOnly"] is True

@@ -7,6 +7,7 @@ from the defaults, so the tests see them flow from the settings into the service
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -17,14 +18,15 @@ from typing import Any
 
 import pytest
 
-from components.swarm.content import config_name, secret_name
+from components.durations import parse_go_duration
+from components.swarm.content import config_name
 from tests.edge_support import make_certificate, nginx_binary
-from tests.planning import CONTAINER, NETWORK, plan_for, run_websys
+from tests.planning import CONTAINER, NETWORK, plan_for, run_websys, stack_config, stack_file, stack_settings
 from websys.diff import diff_plans, is_stateful
-from websys.plan import PROJECT_DIR, SECRET, Plan, PlannedResource
+from websys.plan import SECRET, Plan, PlannedResource
 from websys.plan.mocks import digest
+from websys.plan.replacements import REPLACE_CREATE_FIRST, UPDATE, classify_plans
 from websys.settings import SettingsError, parse_settings
-from websys.stackfile import apply_override, read_stack_file
 
 SERVICE = "docker:index/service:Service"
 SWARM_SECRET = "docker:index/secret:Secret"
@@ -72,6 +74,14 @@ def networks_of(plan: Plan, resource: PlannedResource) -> list[str]:
     return [names[item["id"]] for item in resource.inputs["taskSpec"]["networksAdvanceds"]]
 
 
+def pinned(image: str) -> str:
+    """The tag of a `name:tag@sha256:<digest>` reference, which services are given (read back so)."""
+    tag, sep, found = image.partition("@sha256:")
+    assert sep, image
+    assert re.fullmatch(r"[0-9a-f]{64}", found), image
+    return tag
+
+
 def container_spec(resource: PlannedResource) -> dict[str, Any]:
     spec: dict[str, Any] = resource.inputs["taskSpec"]["containerSpec"]
     return spec
@@ -105,11 +115,7 @@ DATA = {
 
 
 def _settings(stack: str, sets: Sequence[str], secrets: Sequence[str] = ()) -> None:
-    config = read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    for assignment in secrets:
-        apply_override(config, assignment, secret=True, flag="--secret")
+    config = stack_config(stack, sets, secrets)
     parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
@@ -137,15 +143,15 @@ def test_swarm_needs_the_edge_certificate_and_an_unknown_platform_is_refused(tls
 
 
 def test_the_cli_refuses_swarm_in_staging_with_one_line() -> None:
-    result = run_websys("plan", "staging", "--set", "platform=swarm")
+    result = run_websys("plan", "staging", "--stack-file", str(stack_file("staging")), "--set", "platform=swarm")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Pulumi.staging.yaml: websys:platform: swarm is for production only; "
+        "--set platform=swarm: websys:platform: swarm is for production only; "
         "staging runs on one Docker host (platform: host)"
     ]
 
 
-def test_committed_stacks_stay_on_one_host(stack_plans: dict[str, Plan]) -> None:
+def test_host_platform_stacks_have_no_swarm_service(stack_plans: dict[str, Plan]) -> None:
     for stack, host_plan in stack_plans.items():
         assert host_plan.of_type(SERVICE) == [], stack
         assert host_plan.of_type(SWARM_SECRET) == [], stack
@@ -158,7 +164,7 @@ def test_committed_stacks_stay_on_one_host(stack_plans: dict[str, Plan]) -> None
 def test_stateless_services_run_the_active_colors_replicas(plan: Plan) -> None:
     for name, replicas in STATELESS.items():
         assert service(plan, name).inputs["mode"] == {"replicated": {"replicas": replicas}}, name
-    assert container_spec(service(plan, "backend"))["image"] == f"{BACKEND_IMAGE}:1.0.0"
+    assert pinned(container_spec(service(plan, "backend"))["image"]) == f"{BACKEND_IMAGE}:1.0.0"
     # Nothing of the application, the edge or the data tier is a plain container any more.
     for resource in plan.of_type(CONTAINER):
         labels = {item["label"]: item["value"] for item in resource.inputs.get("labels", [])}
@@ -190,7 +196,7 @@ def test_stateless_services_roll_start_first_and_roll_back_on_failure(plan: Plan
             "maxFailureRatio": "0",
         }, name
         task = resource.inputs["taskSpec"]
-        assert task["placement"]["prefs"] == ["spread=node.labels.websys.zone"]
+        assert task["placement"]["prefs"] == ["node.labels.websys.zone"], "the descriptor swarmkit reads"
         assert task["restartPolicy"]["condition"] == "any"
         limits, reservation = task["resources"]["limits"], task["resources"]["reservation"]
         assert 0 < reservation["nanoCpus"] <= limits["nanoCpus"]
@@ -200,7 +206,7 @@ def test_stateless_services_roll_start_first_and_roll_back_on_failure(plan: Plan
         assert spec["healthcheck"]["tests"][0] == "CMD"
         assert spec["capDrops"] == ["ALL"]
         # Waits for the rollout: `pulumi up` fails if it does not converge.
-        assert resource.inputs["convergeConfig"]["timeout"].endswith("s")
+        assert parse_go_duration(resource.inputs["convergeConfig"]["timeout"]) > 0
         assert not resource.options.delete_before_replace
         assert resource.options.replace_on_changes == []
     backend = service(plan, "backend")
@@ -252,7 +258,10 @@ def test_overlays_are_encrypted_and_attachable_and_data_is_internal(plan: Plan) 
         assert network["options"] == {"encrypted": "true"}
     assert data["internal"] is True
     assert not edge.get("internal", False)
-    assert data["ipamConfigs"] == [{"subnet": "172.30.2.0/24"}], "pg_hba.conf admits this range"
+    subnet = stack_settings(STACK).data_network.subnet
+    gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
+    # The gateway as Docker's IPAM assigns it, so the config reads back unchanged.
+    assert data["ipamConfigs"] == [{"subnet": subnet, "gateway": gateway}], "pg_hba.conf admits this"
     assert networks_of(plan, service(plan, "frontend")) == ["websys-production-edge"], "no data network"
     assert networks_of(plan, service(plan, "backend")) == ["websys-production-edge", "websys-production-data"]
     assert networks_of(plan, service(plan, "nginx")) == ["websys-production-edge"]
@@ -330,21 +339,25 @@ def test_the_swarm_plan_is_reproducible_and_warning_free(plan: Plan, tls: list[s
 def test_names_follow_the_content_and_nothing_else() -> None:
     assert config_name("websys-production-nginx-conf", "a") == config_name("websys-production-nginx-conf", "a")
     assert config_name("websys-production-nginx-conf", "a") != config_name("websys-production-nginx-conf", "b")
-    assert secret_name("x", "key", "a") != secret_name("x", "key", "b")
-    assert secret_name("x", "key", "a") != secret_name("x", "other-key", "a"), "keyed: a guess cannot be tested"
     with pytest.raises(ValueError, match="longer than"):
         config_name("x" * 60, "a")
 
 
 def _changed_names(before: Plan, after: Plan) -> tuple[set[str], set[str]]:
+    """Configs by their content-named names; secrets (whose names are random versions, the same in
+    every plan) by what the engine would do: a secret replaced, create first, is a rotated one."""
     old_configs, new_configs = config_names(before), config_names(after)
-    old_secrets, new_secrets = secret_names(before), secret_names(after)
     assert old_configs.keys() == new_configs.keys()
-    assert old_secrets.keys() == new_secrets.keys()
-    return (
-        {purpose for purpose in old_configs if old_configs[purpose] != new_configs[purpose]},
-        {purpose for purpose in old_secrets if old_secrets[purpose] != new_secrets[purpose]},
-    )
+    assert secret_names(before).keys() == secret_names(after).keys()
+    outcomes = classify_plans(before, after)
+    rotated = set()
+    for resource in after.of_type(SWARM_SECRET):
+        outcome = outcomes.get(resource.urn)
+        if outcome is not None:
+            assert outcome.action == REPLACE_CREATE_FIRST, outcome
+            assert "name" in outcome.paths, "a new secret has a new name, so old and new can coexist"
+            rotated.add(next(x["value"] for x in resource.inputs["labels"] if x["label"] == "com.websys.secret"))
+    return {purpose for purpose in old_configs if old_configs[purpose] != new_configs[purpose]}, rotated
 
 
 @pytest.mark.parametrize(
@@ -370,23 +383,20 @@ def test_config_and_secret_names_change_when_and_only_when_their_content_does(
     assert _changed_names(plan, after) == (configs_changed, secrets_changed)
     for value in secrets.values():
         assert value not in after.dumps()
-    # A changed name is a changed reference in the services that mount it: an update, which rolls.
-    diff = diff_plans(plan.to_json(), after.to_json())
-    assert diff.added == []
-    assert diff.removed == []
-    reference = re.compile(r"inputs\.taskSpec\.containerSpec\.(configs|secrets)\[\d+\]\.(config|secret)(Id|Name)")
-    scaling = re.compile(r"inputs\.(mode\.replicated\.replicas|convergeConfig\.timeout)")
+    # A new config or secret is a changed reference in the services that mount it: an update, which rolls.
+    outcomes = classify_plans(plan, after)
+    reference = re.compile(r"taskSpec\.containerSpec\.(configs|secrets)\[\d+\]\.(config|secret)(Id|Name)")
+    scaling = re.compile(r"(mode\.replicated\.replicas|convergeConfig\.timeout)")
     changed_services = set()
     # The platform's resources (monitoring, which stays containers, is not this test's subject).
-    for resource in (r for r in diff.changed if "websys:swarm:SwarmPlatform" in r.urn):
-        paths = [change.path for change in resource.changes]
-        if resource.type == SERVICE:
-            changed_services.add(resource.name)
-            assert all(reference.fullmatch(path) or scaling.fullmatch(path) for path in paths), paths
-            assert not after.by_name(resource.name).options.delete_before_replace
+    for outcome in (o for o in outcomes.values() if "websys:swarm:SwarmPlatform" in o.urn):
+        if outcome.type == SERVICE:
+            changed_services.add(outcome.name)
+            assert outcome.action == UPDATE, outcome
+            assert all(reference.fullmatch(path) or scaling.fullmatch(path) for path in outcome.paths), outcome.paths
         else:
-            assert resource.type in (SWARM_SECRET, SERVICE_CONFIG), resource.name
-            assert resource.name.split("-", 2)[-1] in configs_changed | secrets_changed, resource.name
+            assert outcome.type in (SWARM_SECRET, SERVICE_CONFIG, "random:index/randomId:RandomId"), outcome
+            assert outcome.action == REPLACE_CREATE_FIRST, outcome
     mounting = {
         r.name
         for r in after.of_type(SERVICE)
@@ -415,7 +425,7 @@ def test_an_image_tag_changes_only_that_services_image(plan: Plan, tls: list[str
     assert diff.removed == []
     assert [(item.name, item.type) for item in diff.changed] == [("swarm-backend-service", SERVICE)]
     changes = diff.changed[0].changes
-    assert [(c.path, c.before, c.after) for c in changes] == [
+    assert [(c.path, pinned(c.before), pinned(c.after)) for c in changes] == [
         ("inputs.taskSpec.containerSpec.image", f"{BACKEND_IMAGE}:1.0.0", f"{BACKEND_IMAGE}:1.0.1")
     ]
     backend = after.by_name("swarm-backend-service")
@@ -439,7 +449,7 @@ def test_the_active_color_drives_the_service(plan: Plan, tls: list[str]) -> None
     )
     backend = service(after, "backend")
     assert backend.urn == service(plan, "backend").urn, "the same service, updated in place"
-    assert container_spec(backend)["image"] == f"{BACKEND_IMAGE}:2.0.0"
+    assert pinned(container_spec(backend)["image"]) == f"{BACKEND_IMAGE}:2.0.0"
     assert backend.inputs["mode"] == {"replicated": {"replicas": 4}}
     assert len(after.of_type(SERVICE)) == len(plan.of_type(SERVICE)), "no second color of services"
 

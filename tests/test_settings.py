@@ -12,16 +12,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.planning import plan_for, run_websys
+from tests.planning import plan_for, run_websys, stack_file, stack_settings
 from websys.cli.common import load_stack_config
 from websys.plan import PROJECT_DIR
-from websys.settings import Settings, SettingsError, parse_settings, stack_file_name
+from websys.settings import Settings, SettingsError, stack_file_name
 from websys.stackfile import read_stack_file
 
 
 def load(stack: str) -> Settings:
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
+    return stack_settings(stack)
 
 
 def test_development_has_the_guides_values() -> None:
@@ -88,30 +87,34 @@ BAD_INPUT = [
         "--set",
         "databasePassword=hunter2",
         "websys:databasePassword",
-        "pulumi config set --secret websys:databasePassword",
+        "is a secret; pass it with --secret databasePassword=..., never --set",
     ),
     ("--set", "backend=5", "websys:backend", "valid dictionary"),
 ]
 
 
 @pytest.mark.parametrize(("flag", "assignment", "key", "reason"), BAD_INPUT, ids=[case[1] for case in BAD_INPUT])
-def test_bad_input_gives_one_line_naming_file_key_and_reason(flag: str, assignment: str, key: str, reason: str) -> None:
-    result = run_websys("plan", "development", flag, assignment)
+def test_bad_input_gives_one_line_naming_option_key_and_reason(
+    flag: str, assignment: str, key: str, reason: str
+) -> None:
+    """An error caused by `--set` names the option (with its value, unless the key is a secret's)."""
+    result = run_websys("plan", "development", "--stack-file", str(stack_file("development")), flag, assignment)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"Pulumi.development.yaml: {key}: "), lines[0]
+    option = f"{flag} {assignment.partition('=')[0]}" if "hunter2" in assignment else f"{flag} {assignment}"
+    assert lines[0].startswith(f"{option}: {key}: "), lines[0]
     assert reason in lines[0]
     assert "hunter2" not in result.stderr
 
 
 def test_missing_required_key_is_named(tmp_path: Path) -> None:
-    document = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())
+    document = yaml.safe_load(stack_file("staging").read_text())
     del document["config"]["websys:domains"]
-    stack_file = tmp_path / "Pulumi.staging.yaml"
-    stack_file.write_text(yaml.safe_dump(document))
-    result = run_websys("plan", "staging", "--stack-file", str(stack_file))
+    edited = tmp_path / "Pulumi.staging.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    result = run_websys("plan", "staging", "--stack-file", str(edited))
     assert result.returncode == 2
     assert result.stderr == "Pulumi.staging.yaml: websys:domains: required key is missing\n"
 
@@ -121,7 +124,7 @@ def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
     stack_file.write_text("config:\n  websys:backend: [unclosed\n")
     result = run_websys("plan", "development", "--stack-file", str(stack_file))
     assert result.returncode == 2
-    assert result.stderr.startswith("Pulumi.development.yaml: not valid YAML at line ")
+    assert result.stderr.startswith("Pulumi.development.yaml:3: not valid YAML: ")
     assert len(result.stderr.splitlines()) == 1
 
 
@@ -177,5 +180,6 @@ def test_generated_bad_values_give_one_line_and_exit_2(case: tuple[str, object])
     assert code == 2
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"Pulumi.production.yaml: websys:{path}: "), lines[0]
+    assert lines[0].startswith(f"--set {path}="), lines[0]
+    assert f": websys:{path}: " in lines[0], lines[0]
     assert "Traceback" not in stderr

@@ -42,6 +42,7 @@ class ResourceDiff:
     type: str
     stateful: bool
     changes: list[Change] = field(default_factory=list)
+    action: str = ""  # update / replace (delete first) / replace (create first), from websys.plan.replacements
 
 
 @dataclass
@@ -73,6 +74,9 @@ def diff_plans(before: dict[str, Any], after: dict[str, Any]) -> PlanDiff:
     def entry(resource: dict[str, Any]) -> ResourceDiff:
         return ResourceDiff(resource["urn"], resource["name"], resource["type"], is_stateful(resource))
 
+    from websys.plan.replacements import classify  # noqa: PLC0415 the mocks it needs load only here
+
+    outcomes = classify(before, after)
     changed = []
     for urn in sorted(old.keys() & new.keys()):
         changes = list(_changes(_comparable(old[urn]), _comparable(new[urn]), ""))
@@ -80,6 +84,7 @@ def diff_plans(before: dict[str, Any], after: dict[str, Any]) -> PlanDiff:
             item = entry(new[urn])
             item.stateful = item.stateful or is_stateful(old[urn])
             item.changes = changes
+            item.action = outcomes[urn].action if urn in outcomes else "update"
             changed.append(item)
     title = f"{after.get('project', before.get('project', ''))}/{after.get('stack', before.get('stack', ''))}"
     return PlanDiff(
@@ -108,6 +113,11 @@ def _changes(before: Any, after: Any, path: str) -> Iterator[Change]:
     elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         for index, (old, new) in enumerate(zip(before, after, strict=True)):
             yield from _changes(old, new, f"{path}[{index}]")
+    elif isinstance(before, list) and isinstance(after, list):
+        # A list that grew or shrank: what was removed and what was added, not the whole list twice.
+        removed = [item for item in before if item not in after]
+        added = [item for item in after if item not in before]
+        yield Change(path, {"removed": removed}, {"added": added})
     elif before != after:
         yield Change(path, before, after)
 
@@ -143,7 +153,8 @@ def _text_diff(change: Change) -> list[str]:
 
 def _line(item: ResourceDiff) -> str:
     flag = " ⚠️ **holds data**" if item.stateful else ""
-    return f"- `{item.name}` ({item.type}){flag}"
+    action = f" — **{item.action}**" if item.action else ""
+    return f"- `{item.name}` ({item.type}){action}{flag}"
 
 
 def render_markdown(diff: PlanDiff, limit: int = COMMENT_LIMIT) -> str:

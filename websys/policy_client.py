@@ -30,6 +30,13 @@ LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
 SEVERITY_NAMES = {0: "", 1: "low", 2: "medium", 3: "high", 4: "critical"}
 START_TIMEOUT_SECONDS = 60.0
 CALL_TIMEOUT_SECONDS = 60.0
+# What the pack reads of a plan (policy/websys_policies/wellformed.py reports what it replaced):
+# protobuf refuses messages nested deeper than 100 levels, and gRPC ones larger than 4 MiB.
+MAX_DEPTH = 20
+MAX_STRING = 512 * 1024
+MAX_ITEMS = 10_000
+PLAN_STRING_BUDGET = 3 * 1024 * 1024
+MARKER = "[websys-policy: "
 
 
 class PolicyRunError(Exception):
@@ -95,36 +102,94 @@ def _policy_config(config: dict[str, Any], names: list[str], source: str) -> dic
     return result
 
 
+class _Bounded:
+    """Replaces what the pack cannot be sent (too deep, too large, not JSON) with a marker it reports."""
+
+    def __init__(self) -> None:
+        self.budget = PLAN_STRING_BUDGET
+
+    def __call__(self, value: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            return f"{MARKER}nested deeper than {MAX_DEPTH} levels]"
+        if isinstance(value, dict):
+            items = list(value.items())
+            bounded = {str(k): self(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+            if len(items) > MAX_ITEMS:
+                bounded["[more]"] = f"{MARKER}{len(items)} keys, more than {MAX_ITEMS}]"
+            return bounded
+        if isinstance(value, list):
+            bounded_list = [self(v, depth + 1) for v in value[:MAX_ITEMS]]
+            if len(value) > MAX_ITEMS:
+                bounded_list.append(f"{MARKER}{len(value)} items, more than {MAX_ITEMS}]")
+            return bounded_list
+        if isinstance(value, str):
+            if len(value) > MAX_STRING or (len(value) > 1024 and len(value) > self.budget):
+                return f"{MARKER}a value of {len(value)} characters, more than the pack reads]"
+            self.budget -= len(value)
+            return value
+        # What json.loads gives besides: None, booleans and numbers (protobuf's Struct has no other values).
+        return value
+
+
+def _checked_resources(plan: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """The plan's resources, each with the keys the protocol needs; one line naming the key otherwise."""
+    resources = []
+    for index, resource in enumerate(plan.get("resources") or []):
+        where = f"{source}: resources[{index}]"
+        if not isinstance(resource, dict):
+            raise PolicyRunError(f"{where}: not an object")
+        for key in ("urn", "type"):
+            if not isinstance(resource.get(key), str) or not resource[key]:
+                raise PolicyRunError(f"{where}.{key}: missing or not a string")
+        for key, kind in (("inputs", dict), ("options", dict), ("dependencies", list)):
+            if key in resource and not isinstance(resource[key], kind):
+                raise PolicyRunError(f"{where}.{key}: not {'an object' if kind is dict else 'a list'}")
+        if resource["type"] != "pulumi:pulumi:Stack":
+            resources.append(resource)
+    return resources
+
+
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     json_format.ParseDict(value, struct)
     return struct
 
 
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
     options = resource.get("options", {})
     return analyzer_pb2.AnalyzerResourceOptions(
-        protect=bool(options.get("protect")),
-        ignoreChanges=options.get("ignoreChanges", []),
-        deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
-        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplace")),
-        additionalSecretOutputs=options.get("additionalSecretOutputs", []),
-        parent=resource.get("parent", ""),
+        protect=options.get("protect") is True,
+        ignoreChanges=_strings(options.get("ignoreChanges")),
+        deleteBeforeReplace=options.get("deleteBeforeReplace") is True,
+        deleteBeforeReplaceDefined=options.get("deleteBeforeReplaceDefined", options.get("deleteBeforeReplace"))
+        is True,
+        additionalSecretOutputs=_strings(options.get("additionalSecretOutputs")),
+        parent=str(resource.get("parent") or ""),
     )
 
 
 def _provider(
     resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]
 ) -> analyzer_pb2.AnalyzerProviderResource | None:
-    provider = by_urn.get(resource.get("provider", ""))
+    provider = by_urn.get(str(resource.get("provider") or ""))
     if provider is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(
         type=provider["type"],
         properties=_struct(provider.get("inputs", {})),
         urn=provider["urn"],
-        name=provider["name"],
+        name=_name(provider),
     )
+
+
+def _name(resource: dict[str, Any]) -> str:
+    """The resource's name; a URN ends with it (urn:pulumi:STACK::PROJECT::TYPE::NAME)."""
+    name = resource.get("name")
+    return name if isinstance(name, str) and name else str(resource["urn"]).rsplit("::", 1)[-1]
 
 
 def _start_pack(pack_dir: Path, project: str, stack: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -164,16 +229,35 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], config_source: str) -> list[Violation]:
-    """Every violation the pack reports for `plan`, in the order Analyze then AnalyzeStack found them."""
-    resources = [r for r in plan.get("resources", []) if r.get("type") != "pulumi:pulumi:Stack"]
+def run_pack(
+    plan: dict[str, Any],
+    pack_dir: Path,
+    pack_config: dict[str, Any],
+    config_source: str,
+    stack: str,
+    plan_source: str = "plan",
+) -> list[Violation]:
+    """Every violation the pack reports for `plan` checked as `stack`, in the order Analyze then
+    AnalyzeStack found them.
+
+    `stack` is the stack the user named: the engine passes it to the pack (PULUMI_STACK, and
+    ConfigureStack), and it chose `pack_config`. The plan's own `stack` field is not read: the plan
+    is the change under review, and a change must not choose how strictly it is checked.
+    """
+    bounded = _Bounded()
+    resources = [{**r, "inputs": bounded(r.get("inputs", {}))} for r in _checked_resources(plan, plan_source)]
     by_urn = {r["urn"]: r for r in resources}
-    process, port = _start_pack(pack_dir, str(plan.get("project", "websys")), str(plan.get("stack", "")))
+    project = str(plan.get("project") or "websys")
+    process, port = _start_pack(pack_dir, project, stack)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         stub = analyzer_pb2_grpc.AnalyzerStub(channel)
         info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT_SECONDS)
         names = [policy.name for policy in info.policies]
+        stub.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
         stub.Configure(
             analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(pack_config, names, config_source)),
             timeout=CALL_TIMEOUT_SECONDS,
@@ -185,7 +269,7 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
                 type=resource["type"],
                 properties=_struct(resource.get("inputs", {})),
                 urn=resource["urn"],
-                name=resource["name"],
+                name=_name(resource),
                 options=_options(resource),
                 provider=_provider(resource, by_urn),
             )
@@ -197,11 +281,11 @@ def run_pack(plan: dict[str, Any], pack_dir: Path, pack_config: dict[str, Any], 
                     type=r["type"],
                     properties=_struct(r.get("inputs", {})),
                     urn=r["urn"],
-                    name=r["name"],
+                    name=_name(r),
                     options=_options(r),
                     provider=_provider(r, by_urn),
-                    parent=r.get("parent", ""),
-                    dependencies=r.get("dependencies", []),
+                    parent=str(r.get("parent") or ""),
+                    dependencies=_strings(r.get("dependencies")),
                 )
                 for r in resources
             ]

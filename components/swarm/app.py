@@ -55,7 +55,7 @@ class SwarmAppService(pulumi.ComponentResource):
             task_spec=docker.ServiceTaskSpecArgs(
                 container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                     # The reference itself: every node pulls it (pinned by tag or digest).
-                    image=color.image,
+                    image=task.pinned_image(color.image),
                     env=dict(sorted(args.environment_variables.items())),
                     secrets=list(args.secrets),
                     user=tier.user,
@@ -87,6 +87,6 @@ class SwarmAppService(pulumi.ComponentResource):
             converge_config=docker.ServiceConvergeConfigArgs(
                 delay="7s", timeout=task.converge_timeout(color.replicas, swarm, start_seconds)
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=task.SERVICE_IGNORED),
         )
         self.register_outputs({"service_name": self.service_name})

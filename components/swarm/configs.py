@@ -39,7 +39,9 @@ class SwarmConfigs(pulumi.ComponentResource):
                     docker.ServiceConfigLabelArgs(label="com.websys.environment", value=args.environment),
                     docker.ServiceConfigLabelArgs(label="com.websys.config", value=purpose),
                 ],
-                opts=pulumi.ResourceOptions(parent=self),
+                # A new content is a new name: create it, move the services, delete the old one last
+                # (Docker refuses to delete a config in use). See SwarmSecrets for the sources.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
             )
         self.register_outputs({"names": self.names})
 

@@ -48,7 +48,7 @@ class SwarmProxy(pulumi.ComponentResource):
             mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=swarm.proxy_replicas)),
             task_spec=docker.ServiceTaskSpecArgs(
                 container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                    image=proxy.image,
+                    image=task.pinned_image(proxy.image),
                     configs=[args.config],
                     secrets=list(args.secrets),
                     cap_drops=["ALL"],
@@ -92,6 +92,6 @@ class SwarmProxy(pulumi.ComponentResource):
             converge_config=docker.ServiceConvergeConfigArgs(
                 delay="7s", timeout=task.converge_timeout(swarm.proxy_replicas, swarm, 45)
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=task.SERVICE_IGNORED),
         )
         self.register_outputs({"service_name": self.service_name})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.networks import OVERLAY_IGNORED, ipam_config
 from websys import naming
 
 
@@ -31,7 +32,7 @@ class SwarmNetwork(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SwarmNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("websys:swarm:SwarmNetwork", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, ignore_changes=OVERLAY_IGNORED)
         labels = [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
         self.edge = docker.Network(
             f"{name}-edge",
@@ -49,7 +50,7 @@ class SwarmNetwork(pulumi.ComponentResource):
             attachable=True,
             internal=True,
             options={"encrypted": "true"},
-            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.data_subnet)],
+            ipam_configs=[ipam_config(args.data_subnet)],
             labels=labels,
             opts=child,
         )

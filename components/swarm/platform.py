@@ -27,7 +27,7 @@ from websys.render.nginx import CONFIG_PATH, NginxRuntime, render_nginx
 from websys.settings import Settings
 
 SECRETS_DIR = "/run/secrets"
-# The backend reads each of these from the file named by `<NAME>_FILE` (see README, "Docker Swarm").
+# The backend reads each of these from the file named by `<NAME>_FILE` (see docs/swarm.md).
 BACKEND_SECRET_FILES = {"DATABASE_URL": "database-url", "REDIS_URL": "redis-url", "JWT_SECRET": "jwt-secret"}
 TLS_CERTIFICATE_FILE = "websys.crt"
 TLS_PRIVATE_KEY_FILE = "websys.key"
@@ -95,6 +95,7 @@ class SwarmPlatform(pulumi.ComponentResource):
                 contents={
                     "database-password": stack_secrets.database_password,
                     "replication-password": stack_secrets.replication_password,
+                    "backup-password": stack_secrets.backup_password,
                     "redis-password": stack_secrets.redis_password,
                     "redis-auth": stack_secrets.redis_password.apply(redis_files.render_redis_auth),
                     "database-url": stack_secrets.database_password.apply(

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 import pulumi
 import pulumi_docker as docker
 
+from components.postgres import ready_probe
 from components.swarm import task
 from websys import naming
 from websys.render import postgres as files
@@ -82,6 +83,7 @@ class SwarmPostgres(pulumi.ComponentResource):
                 secrets=[
                     args.mount_secret("database-password", secret_file(files.DATABASE_PASSWORD_FILE), **owned),
                     replication_password,
+                    args.mount_secret("backup-password", secret_file(files.BACKUP_PASSWORD_FILE), **owned),
                 ],
                 start_seconds=300,
             )
@@ -146,7 +148,7 @@ class SwarmPostgres(pulumi.ComponentResource):
             mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
             task_spec=docker.ServiceTaskSpecArgs(
                 container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                    image=pg.image,
+                    image=task.pinned_image(pg.image),
                     # `args`, not `commands`: the image's entrypoint stays (initdb on first start).
                     args=arguments,
                     env=dict(sorted(env.items())),
@@ -171,7 +173,7 @@ class SwarmPostgres(pulumi.ComponentResource):
                     ],
                     cap_drops=["ALL"],
                     healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
-                        tests=files.pg_isready_command(settings),
+                        tests=ready_probe(settings),
                         interval="10s",
                         timeout="5s",
                         retries=5,
@@ -197,5 +199,5 @@ class SwarmPostgres(pulumi.ComponentResource):
             update_config=task.stateful_update(swarm),
             rollback_config=task.rollback(swarm, order="stop-first"),
             converge_config=docker.ServiceConvergeConfigArgs(delay="7s", timeout=task.seconds(start_seconds + 60)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=task.SERVICE_IGNORED),
         )

@@ -41,7 +41,7 @@ class SwarmRedis(pulumi.ComponentResource):
             mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
             task_spec=docker.ServiceTaskSpecArgs(
                 container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                    image=redis.image,
+                    image=task.pinned_image(redis.image),
                     args=["redis-server", files.CONFIG_FILE],
                     user=redis.user,
                     configs=[args.mount_config("redis-conf", files.CONFIG_FILE)],
@@ -90,7 +90,7 @@ class SwarmRedis(pulumi.ComponentResource):
             ),
             update_config=task.stateful_update(swarm),
             rollback_config=task.rollback(swarm, order="stop-first"),
-            converge_config=docker.ServiceConvergeConfigArgs(delay="7s", timeout="180s"),
-            opts=pulumi.ResourceOptions(parent=self),
+            converge_config=docker.ServiceConvergeConfigArgs(delay="7s", timeout=task.seconds(180)),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=task.SERVICE_IGNORED),
         )
         self.register_outputs({"service_name": self.service_name})

@@ -1,9 +1,10 @@
-"""Swarm secrets: each secret file a task needs, as a `docker.Secret` named after its content."""
+"""Swarm secrets: each secret file a task needs, as a `docker.Secret` with a versioned name."""
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,18 +12,28 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.swarm.content import secret_name
+from components.swarm.content import MAX_NAME_LENGTH
 from websys import naming
 
-
-def _hashed_name(base: str, values: list[str]) -> str:
-    key, content = values
-    return secret_name(base, key, content)
+VERSION_BYTES = 6  # 12 hex characters in the name
 
 
 def _base64(text: str) -> str:
     """The provider takes a secret's data base64-encoded."""
     return base64.b64encode(text.encode()).decode()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _versioned(base: str, version_hex: str) -> str:
+    return f"{base}-{version_hex}"
+
+
+def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
 
 
 @dataclass(frozen=True)
@@ -34,33 +45,44 @@ class SwarmSecretsArgs:
 
 class SwarmSecrets(pulumi.ComponentResource):
     """Secrets reach tasks as files under /run/secrets (tmpfs), never as environment variables.
-    A rotated value gets a new name, so the services that mount it roll to it."""
+
+    A secret's name is `websys-<env>-<purpose>-<version>`, the version a `random.RandomId` whose
+    keepers are the content's digest (kept secret in state): a rotated value gets a new random
+    version, so a new name, and the name says nothing about the value (no key, no hash of it).
+
+    Rotation must create the new secret before the old one is deleted: Docker refuses to remove a
+    secret a service still uses. The bridge makes every resource whose `name` is given explicitly
+    delete-before-replace (pulumi-terraform-bridge `pkg/tfbridge/schema.go`,
+    `nameRequiresDeleteBeforeReplace`, for the names `SetAutonaming` covers: pulumi-docker
+    `provider/resources.go`); `delete_before_replace=False` overrides the provider's choice (pulumi
+    `pkg/resource/deploy/step_generator.go`: "The user can override the provider's decision"). The
+    engine then creates the new secret, updates the services to it and deletes the old one last.
+    """
 
     secrets: dict[str, docker.Secret]
 
     def __init__(self, name: str, args: SwarmSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("websys:swarm:SwarmSecrets", name, None, opts)
-        # Keys the names' HMAC; generated once and kept in the stack's encrypted state.
-        name_key = random.RandomPassword(
-            f"{name}-name-key", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
         self.secrets = {}
         for purpose, content in sorted(args.contents.items()):
             base = f"{naming.prefix(args.environment)}-{purpose}"
-            docker_name: pulumi.Output[str] = pulumi.Output.all(name_key.result, content).apply(
-                functools.partial(_hashed_name, base)
+            if len(base) + 1 + 2 * VERSION_BYTES > MAX_NAME_LENGTH:
+                raise ValueError(f"{base!r} leaves no room for a version in Docker's {MAX_NAME_LENGTH} characters")
+            labels = {"com.websys.environment": args.environment, "com.websys.secret": purpose}
+            version = random.RandomId(
+                f"{name}-{purpose}-version",
+                byte_length=VERSION_BYTES,
+                # Anything the docker.Secret is replaced for (data, labels) is a keeper: a replacement
+                # always comes with a new name, so old and new can exist side by side.
+                keepers={"content": _secret(content.apply(_sha256)), **labels},
+                opts=pulumi.ResourceOptions(parent=self),
             )
-            encoded: pulumi.Output[str] = pulumi.Output.secret(content.apply(_base64))
             self.secrets[purpose] = docker.Secret(
                 f"{name}-{purpose}",
-                # The name is an HMAC of the content, not the content: it need not stay secret.
-                name=pulumi.Output.unsecret(docker_name),
-                data=encoded,
-                labels=[
-                    docker.SecretLabelArgs(label="com.websys.environment", value=args.environment),
-                    docker.SecretLabelArgs(label="com.websys.secret", value=purpose),
-                ],
-                opts=pulumi.ResourceOptions(parent=self),
+                name=version.hex.apply(functools.partial(_versioned, base)),
+                data=_secret(content.apply(_base64)),
+                labels=[docker.SecretLabelArgs(label=key, value=value) for key, value in labels.items()],
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
             )
         self.register_outputs({"names": {purpose: secret.name for purpose, secret in self.secrets.items()}})
 

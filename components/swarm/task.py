@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import pulumi
 import pulumi_docker as docker
 
+from components.durations import short_duration
 from websys.settings.app import LoggingSettings
 from websys.settings.swarm import SwarmSettings
 
@@ -20,7 +22,8 @@ DATA_STOP_GRACE_SECONDS = 60
 
 
 def seconds(value: int) -> str:
-    return f"{value}s"
+    """A duration as the provider reads it back (`shortDur`): `300` is `5m`, not `300s`."""
+    return short_duration(value)
 
 
 def rolling_update(swarm: SwarmSettings) -> docker.ServiceUpdateConfigArgs:
@@ -64,7 +67,7 @@ def stateful_update(swarm: SwarmSettings) -> docker.ServiceUpdateConfigArgs:
 
 def restart_policy() -> docker.ServiceTaskSpecRestartPolicyArgs:
     """Restart a task whenever it exits; back off 5 s between attempts."""
-    return docker.ServiceTaskSpecRestartPolicyArgs(condition="any", delay="5s", max_attempts=0, window="120s")
+    return docker.ServiceTaskSpecRestartPolicyArgs(condition="any", delay="5s", max_attempts=0, window=seconds(120))
 
 
 def resources(cpus: float, memory_mb: int, reservation_percent: int) -> docker.ServiceTaskSpecResourcesArgs:
@@ -85,8 +88,15 @@ def log_driver(logging: LoggingSettings) -> docker.ServiceTaskSpecLogDriverArgs:
 
 
 def spread(swarm: SwarmSettings) -> list[str]:
-    """Placement preference: replicas spread evenly over the values of the node label."""
-    return [f"spread=node.labels.{swarm.spread_label}"]
+    """Placement preference: replicas spread evenly over the values of the node label.
+
+    The provider passes each string as the SpreadDescriptor itself
+    (kreuzwerker/terraform-provider-docker `internal/provider/resource_docker_service_structures.go`,
+    `stringSetToPlacementPrefs`), and swarmkit ignores a descriptor that does not start with
+    `node.labels.` or `engine.labels.` (moby v28.5.2
+    `vendor/github.com/moby/swarmkit/v2/manager/scheduler/nodeset.go`): the CLI's `spread=` prefix
+    must not be sent."""
+    return [f"node.labels.{swarm.spread_label}"]
 
 
 def node_constraint(label: str) -> str:
@@ -122,3 +132,26 @@ def converge_timeout(replicas: int, swarm: SwarmSettings, start_seconds: int) ->
 
 def environment_map(variables: Sequence[tuple[str, str]]) -> dict[str, str]:
     return dict(sorted(variables))
+
+
+# The registry's platform list, which the Docker client writes into `placement.platforms` on every
+# service create (moby v28.5.2 `client/service_create.go`, `resolveContainerSpecImage`, run since the
+# provider sets `QueryRegistry` in `resourceDockerServiceCreate`,
+# kreuzwerker/terraform-provider-docker `internal/provider/resource_docker_service_funcs.go`). It is
+# the registry's fact, not the program's: left out of the diff.
+SERVICE_IGNORED = ["taskSpec.placement.platforms"]
+
+
+def pinned_image(image: str) -> pulumi.Input[str]:
+    """The image as the service reads it back: `name:tag@sha256:<digest>`.
+
+    On create the Docker client resolves a tag to its digest and stores `name:tag@digest`
+    (`imageWithDigestString`, same file); a tag alone would differ from state, and the next
+    `pulumi up` would roll every service (data services stop-first). A reference that already
+    carries a digest is kept as it is; otherwise the digest comes from the registry
+    (`docker.get_registry_image`, the provider's `docker_registry_image` data source)."""
+    last = image.rsplit("/", 1)[-1]
+    if "@sha256:" in image or ":" not in last or last.endswith(":latest"):
+        return image  # already pinned; or not pinned at all, which the policy pack refuses as it is
+
+    return docker.get_registry_image_output(name=image).sha256_digest.apply(lambda digest: f"{image}@{digest}")

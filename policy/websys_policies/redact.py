@@ -14,18 +14,27 @@ import pulumi_policy.policy as sdk
 from pulumi_policy.deserialize import deserialize_properties
 
 from .common import SECRET
+from .wellformed import MARKER
 
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 the wire signature of a secret
 
 
-def redact(value: Any) -> Any:
+# Deeper inputs become a marker that the inputs-well-formed rule reports (protobuf already refuses
+# messages nested deeper than 100 levels, so real inputs never reach this depth).
+MAX_DEPTH = 48
+TOO_DEEP = f"{MARKER}nested deeper than {MAX_DEPTH} levels]"
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return SECRET
-        return {key: redact(item) for key, item in value.items()}
+        return {key: redact(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, depth + 1) for item in value]
     return value
 
 

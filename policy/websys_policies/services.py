@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pulumi_policy import (
-    EnforcementLevel,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from .common import SERVICE, is_data_service
+from .base import resource_policy
+from .common import SERVICE, as_list, as_map, as_str, is_data_service
 from .workload import workload
 
 
 def _rolling_update(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SERVICE:
         return
-    update = args.props.get("updateConfig") or {}
+    update = as_map(args.props.get("updateConfig"))
     order, failure = update.get("order"), update.get("failureAction")
     if is_data_service(args.props):
         # Two PostgreSQL (or Redis) tasks on one volume would corrupt it: stop the old one first.
@@ -44,9 +39,9 @@ def _secrets_as_files(args: ResourceValidationArgs, report: ReportViolation) -> 
 def _data_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SERVICE or not is_data_service(args.props):
         return
-    replicas = ((args.props.get("mode") or {}).get("replicated") or {}).get("replicas")
-    placement = (args.props.get("taskSpec") or {}).get("placement") or {}
-    constraints = [str(c).replace(" ", "") for c in placement.get("constraints") or []]
+    replicas = as_map(as_map(args.props.get("mode")).get("replicated")).get("replicas")
+    placement = as_map(as_map(args.props.get("taskSpec")).get("placement"))
+    constraints = [as_str(c).replace(" ", "") for c in as_list(placement.get("constraints"))]
     if replicas != 1 or placement.get("maxReplicas") != 1:
         report(f"data service {args.name!r} must run exactly one task (replicas 1, maxReplicas 1)", None)
     if not any(c.startswith("node.labels.") and c.endswith("==true") for c in constraints):
@@ -54,29 +49,26 @@ def _data_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 
 SERVICE_POLICIES = [
-    ResourceValidationPolicy(
-        name="service-rolling-update",
-        description="Stateless services update start-first and roll back on failure; data services stop-first.",
-        validate=_rolling_update,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        severity=Severity.HIGH,
-        remediation_steps='Set update_config order="start-first", failure_action="rollback" and a rollback_config '
+    resource_policy(
+        "service-rolling-update",
+        "Stateless services update start-first and roll back on failure; data services stop-first.",
+        _rolling_update,
+        Severity.HIGH,
+        'Set update_config order="start-first", failure_action="rollback" and a rollback_config '
         '(data services: order="stop-first").',
     ),
-    ResourceValidationPolicy(
-        name="service-secrets-as-files",
-        description="Swarm services receive secrets only as Docker secrets (files), never in the environment.",
-        validate=_secrets_as_files,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        severity=Severity.CRITICAL,
-        remediation_steps="Create a docker.Secret, mount it in the task spec, and pass its path as NAME_FILE.",
+    resource_policy(
+        "service-secrets-as-files",
+        "Swarm services receive secrets only as Docker secrets (files), never in the environment.",
+        _secrets_as_files,
+        Severity.CRITICAL,
+        "Create a docker.Secret, mount it in the task spec, and pass its path as NAME_FILE.",
     ),
-    ResourceValidationPolicy(
-        name="service-data-pinned",
-        description="PostgreSQL and Redis services run one task on the labelled node that holds their volume.",
-        validate=_data_pinned,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        severity=Severity.HIGH,
-        remediation_steps="Add a placement constraint node.labels.websys.<role> == true, replicas 1, max_replicas 1.",
+    resource_policy(
+        "service-data-pinned",
+        "PostgreSQL and Redis services run one task on the labelled node that holds their volume.",
+        _data_pinned,
+        Severity.HIGH,
+        "Add a placement constraint node.labels.websys.<role> == true, replicas 1, max_replicas 1.",
     ),
 ]

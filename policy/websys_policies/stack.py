@@ -1,11 +1,16 @@
-"""Rules about the stack as a whole: redundancy, protected data, private data services, backups, monitoring."""
+"""Rules about the stack as a whole: redundancy, protected data, private data services, backups, monitoring.
+
+Which stack is checked comes from the engine (PULUMI_STACK, see common.environment), never from the
+plan; what each stack must contain comes from its pack config (policy/config/<stack>.json).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from pulumi_policy import (
-    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -14,9 +19,26 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .common import BUCKET, CONTAINER, NETWORK, SERVICE, VOLUME, environment, is_data_service, labels, service_of
+from .base import resource_policy, stack_policy
+from .common import (
+    BUCKET,
+    CONTAINER,
+    DATA_SERVICES,
+    NETWORK,
+    REMOTE_IMAGE,
+    SERVICE,
+    VOLUME,
+    as_int,
+    as_list,
+    as_map,
+    as_str,
+    environment,
+    is_data_service,
+    is_true,
+    labels,
+    service_of,
+)
 
-MANDATORY = EnforcementLevel.MANDATORY
 MIN_PRODUCTION_REPLICAS = 2
 
 
@@ -30,11 +52,11 @@ def _production_redundancy(args: StackValidationArgs, report: ReportViolation) -
         if resource.resource_type == CONTAINER:
             replicas[(service_of(resource.props), labels(resource.props).get("com.websys.color", ""))] += 1
         elif resource.resource_type == SERVICE:
-            count = ((resource.props.get("mode") or {}).get("replicated") or {}).get("replicas") or 0
-            replicas[(service_of(resource.props), "")] += int(count)
+            count = as_int(as_map(as_map(resource.props.get("mode")).get("replicated")).get("replicas"))
+            replicas[(service_of(resource.props), "")] += max(count, 0)
         else:
             continue
-        names.append(str(resource.props.get("name", "")))
+        names.append(as_str(resource.props.get("name")))
     for service in ("frontend", "backend"):
         best = max((count for (svc, _), count in replicas.items() if svc == service), default=0)
         if best < MIN_PRODUCTION_REPLICAS:
@@ -50,21 +72,57 @@ def _data_protected(args: ResourceValidationArgs, report: ReportViolation) -> No
         report(f"{args.resource_type.rsplit(':', 1)[-1].lower()} {args.name!r} holds data but is not protected", None)
 
 
+def _repository(reference: str) -> str:
+    """The last path component of an image reference, without tag or digest: postgres for postgres:15-alpine."""
+    name = reference.strip().split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0].lower()
+
+
+def _runs_data_image(resource: PolicyResource) -> bool:
+    """The container runs the official postgres or redis image: by its image input, or the RemoteImage it
+    depends on. A label or a container name is what the change says; the image is what runs."""
+    references = [as_str(resource.props.get("image"))]
+    references += [as_str(d.props.get("name")) for d in resource.dependencies if d.resource_type == REMOTE_IMAGE]
+    return any(_repository(ref) in DATA_SERVICES for ref in references if ref)
+
+
 def _data_services_internal(args: StackValidationArgs, report: ReportViolation) -> None:
     internal = {
-        str(r.props.get("name")) for r in args.resources if r.resource_type == NETWORK and r.props.get("internal")
+        as_str(r.props.get("name"))
+        for r in args.resources
+        if r.resource_type == NETWORK and is_true(r.props.get("internal"))
     }
     for resource in args.resources:
-        if resource.resource_type != CONTAINER or not is_data_service(resource.props):
+        if resource.resource_type != CONTAINER:
             continue
-        networks = [str(n.get("name")) for n in resource.props.get("networksAdvanced") or []]
+        if not (is_data_service(resource.props) or _runs_data_image(resource)):
+            continue
+        networks = [as_str(as_map(n).get("name")) for n in as_list(resource.props.get("networksAdvanced"))]
         outside = [n for n in networks if n not in internal]
-        if not networks or outside or resource.props.get("ports"):
-            where = ", ".join(outside) if outside else ("published ports" if resource.props.get("ports") else "none")
+        ports = as_list(resource.props.get("ports"))
+        mode = as_str(resource.props.get("networkMode")).strip().lower()
+        if not networks or outside or ports or mode == "host":
+            where = ", ".join(outside) if outside else ("published ports" if ports else mode or "none")
             report(f"data service {resource.name!r} is reachable outside the internal network ({where})", resource.urn)
 
 
+# Pack config of backups-and-monitoring: {"required": {"<URN>": "<what it is>"}}.
+REQUIRED_SCHEMA = PolicyConfigSchema(
+    properties={
+        "required": {
+            "type": "object",
+            "description": "Resources (by URN) the stack must keep: the backup bucket, the backup job.",
+            "additionalProperties": {"type": "string"},
+        }
+    }
+)
+
+
 def _backups_and_monitoring(args: StackValidationArgs, report: ReportViolation) -> None:
+    present = {r.urn for r in args.resources}
+    for urn, what in sorted(as_map(as_map(args.get_config()).get("required")).items()):
+        if urn not in present:
+            report(f"{environment()} has no {as_str(what) or urn} ({urn.rsplit('::', 1)[-1]})", None)
     if environment() == "development":
         return
     types = {r.resource_type for r in args.resources}
@@ -75,39 +133,36 @@ def _backups_and_monitoring(args: StackValidationArgs, report: ReportViolation) 
         report(f"{environment()} has no monitoring (no Prometheus container)", None)
 
 
-STACK_POLICIES = [
-    StackValidationPolicy(
-        name="production-redundancy",
-        description="Production runs at least 2 frontend and 2 backend replicas and a PostgreSQL replica.",
-        validate=_production_redundancy,
-        enforcement_level=MANDATORY,
-        severity=Severity.HIGH,
-        remediation_steps=(
-            "Raise websys:frontend/backend.<color>.replicas to 2 or more and websys:postgres.replicas to 1."
-        ),
+STACK_POLICIES: list[StackValidationPolicy | ResourceValidationPolicy] = [
+    stack_policy(
+        "production-redundancy",
+        "Production runs at least 2 frontend and 2 backend replicas and a PostgreSQL replica.",
+        _production_redundancy,
+        Severity.HIGH,
+        "Raise websys:frontend/backend.<color>.replicas to 2 or more and websys:postgres.replicas to 1.",
     ),
-    ResourceValidationPolicy(
-        name="data-protected",
-        description="Volumes and buckets that hold data are protected in staging and production.",
-        validate=_data_protected,
-        enforcement_level=MANDATORY,
-        severity=Severity.CRITICAL,
-        remediation_steps="Create the resource with ResourceOptions(protect=True, retain_on_delete=True).",
+    resource_policy(
+        "data-protected",
+        "Volumes and buckets that hold data are protected in staging and production.",
+        _data_protected,
+        Severity.CRITICAL,
+        "Create the resource with ResourceOptions(protect=True, retain_on_delete=True).",
     ),
-    StackValidationPolicy(
-        name="data-services-internal",
-        description="PostgreSQL and Redis sit only on internal networks and publish no ports.",
-        validate=_data_services_internal,
-        enforcement_level=MANDATORY,
-        severity=Severity.CRITICAL,
-        remediation_steps="Attach the container only to the stack's data network (internal=True); remove `ports`.",
+    stack_policy(
+        "data-services-internal",
+        "PostgreSQL and Redis (known by the image they run, not only by label or name) sit only on internal "
+        "networks, publish no ports and do not use the host's network.",
+        _data_services_internal,
+        Severity.CRITICAL,
+        "Attach the container only to the stack's data network (internal=True); remove `ports`.",
     ),
-    StackValidationPolicy(
-        name="backups-and-monitoring",
-        description="Staging and production have a backup bucket and a Prometheus.",
-        validate=_backups_and_monitoring,
-        enforcement_level=MANDATORY,
-        severity=Severity.HIGH,
-        remediation_steps="Keep the BackupStorage and monitoring components enabled in this stack.",
+    stack_policy(
+        "backups-and-monitoring",
+        "The stack keeps the resources its pack config requires by URN (the backup bucket and the backup job); "
+        "staging and production have a backup bucket and a Prometheus.",
+        _backups_and_monitoring,
+        Severity.HIGH,
+        "Keep the BackupStorage, BackupJob and monitoring components enabled in this stack.",
+        schema=REQUIRED_SCHEMA,
     ),
 ]

@@ -29,6 +29,8 @@ class JobState:
     runs: int = 0
     failures: int = 0
     verify_last_success: float = 0.0
+    verify_last_failure: float = 0.0
+    started: float = field(default_factory=time.time)
     verify_runs: int = 0
     verify_failures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -52,6 +54,13 @@ _METRICS: tuple[tuple[str, str, str, str], ...] = (
         "verify_last_success",
         "End of the last successful restore drill (verify-backup).",
     ),
+    (
+        "websys_backup_verify_last_failure_timestamp_seconds",
+        "gauge",
+        "verify_last_failure",
+        "End of the last failed restore drill.",
+    ),
+    ("websys_backup_started_timestamp_seconds", "gauge", "started", "When the backup job started."),
     ("websys_backup_verify_runs_total", "counter", "verify_runs", "Restore drills attempted."),
     ("websys_backup_verify_failures_total", "counter", "verify_failures", "Restore drills that failed."),
 )
@@ -128,6 +137,7 @@ def run_verify_job(state: JobState, do_verify: Callable[[], None]) -> None:
         log(f"verify-backup failed: {error}")
         with state.lock:
             state.verify_failures += 1
+            state.verify_last_failure = time.time()
         return
     with state.lock:
         state.verify_last_success = time.time()

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from websys import naming
 from websys.backup.policies import sse_algorithm
+from websys.render.postgres import backup_role
+from websys.settings import Settings
 from websys.settings.backup import BackupSettings
 
 # The image's entrypoint is `websys`; everything else comes from the environment.
 COMMAND: tuple[str, ...] = ("backup",)
 
 
+def database_url(settings: Settings, password: str) -> str:
+    """The job connects as its own role (`backup_role`), never as the application."""
+    db = settings.database
+    return (
+        f"postgresql://{quote(backup_role(settings), safe='')}:{quote(password, safe='')}"
+        f"@{naming.POSTGRES_PRIMARY_HOST}:{db.port}/{db.name}"
+    )
+
+
 def job_environment(
     settings: BackupSettings, bucket: str, kms_key_arn: str | None, endpoint_url: str | None, access_key_id: str
 ) -> dict[str, str]:
-    """The job's non-secret variables; WEBSYS_DATABASE_URL and AWS_SECRET_ACCESS_KEY come as secrets."""
+    """The job's non-secret variables; WEBSYS_DATABASE_URL, WEBSYS_BACKUP_MANIFEST_KEY and
+    AWS_SECRET_ACCESS_KEY come as secrets."""
     env = {
         "WEBSYS_BACKUP_BUCKET": bucket,
         "WEBSYS_BACKUP_PREFIX": settings.prefix,

@@ -7,6 +7,7 @@ libpq's PG* environment variables, built from the `--database-url`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +51,9 @@ class Database:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
             raise BackupError(
-                f"--database-url: not a PostgreSQL URL: {str(error).splitlines()[0]}", EXIT_BAD_INPUT
+                f"--database-url: not a PostgreSQL URL (postgresql://user:password@host:port/database): "
+                f"{_without_quotes(str(error).splitlines()[0])}",
+                EXIT_BAD_INPUT,
             ) from None
         name = str(params.pop("dbname", "") or "")
         if not name:
@@ -88,6 +91,11 @@ class Database:
             yield connection
 
 
+def _without_quotes(message: str) -> str:
+    """libpq quotes the part of the URL it could not parse, which may be the password: drop it."""
+    return re.sub(r'"[^"]*("|$)', '"..."', message)
+
+
 def find_binary(name: str) -> str:
     """A PostgreSQL client binary: $WEBSYS_PG_BINDIR, then PATH, then Debian's versioned directories."""
     bindir = os.environ.get("WEBSYS_PG_BINDIR")
@@ -110,12 +118,63 @@ def database_exists(connection: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
-def create_database(connection: psycopg.Connection[Any], name: str, encoding: str, owner: str) -> None:
+# Every database a restore or a drill builds carries this comment until it is complete: one left
+# behind by a killed run is found by it (and by its name) and reported by the next run.
+SCRATCH_COMMENT = "websys: incomplete"
+
+
+def create_database(
+    connection: psycopg.Connection[Any], name: str, encoding: str, owner: str | None, purpose: str
+) -> None:
+    """A new, empty database marked incomplete; only its owner (and superusers) may connect."""
+    ident = sql.Identifier
+    owner_clause = sql.SQL(" OWNER {}").format(ident(owner)) if owner else sql.SQL("")
     connection.execute(
-        sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING {}").format(
-            sql.Identifier(name), sql.Identifier(owner), sql.Literal(encoding)
+        sql.SQL("CREATE DATABASE {}{} TEMPLATE template0 ENCODING {}").format(
+            ident(name), owner_clause, sql.Literal(encoding)
         )
     )
+    connection.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident(name)))
+    connection.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident(name), sql.Literal(f"{SCRATCH_COMMENT}: {purpose}"))
+    )
+
+
+def leftover_databases(connection: psycopg.Connection[Any], database: str) -> list[tuple[str, str]]:
+    """(name, comment) of the databases an interrupted restore or drill of `database` left behind."""
+    rows = connection.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE shobj_description(oid, 'pg_database') LIKE %s ORDER BY 1",
+        [SCRATCH_COMMENT + "%"],
+    ).fetchall()
+    return [(str(name), str(comment)) for name, comment in rows if str(comment).find(f"of {database!r}") >= 0]
+
+
+def rename_complete(connection: psycopg.Connection[Any], scratch: str, target: str) -> None:
+    """The finished scratch database takes its final name, and loses its mark, in one transaction."""
+    ident = sql.Identifier
+    with connection.transaction():
+        connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(scratch), ident(target)))
+        connection.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(ident(target)))
+
+
+def can_act_as(connection: psycopg.Connection[Any], role: str) -> bool:
+    """Whether the connected role may create objects owned by `role` (it is `role`, a member, or superuser)."""
+    row = connection.execute(
+        "SELECT rolsuper OR pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles WHERE rolname = current_user",
+        [role],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def can_replace(connection: psycopg.Connection[Any], database: str) -> bool:
+    """Renaming a database takes its ownership (or membership in its owner) and CREATEDB."""
+    row = connection.execute(
+        "SELECT r.rolsuper OR (r.rolcreatedb AND pg_has_role(current_user, d.datdba, 'MEMBER')) "
+        "FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = %s",
+        [database],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def database_owner(connection: psycopg.Connection[Any], name: str) -> str:
@@ -135,9 +194,28 @@ def drop_database(connection: psycopg.Connection[Any], name: str) -> None:
     connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def copy_database_privileges(connection: psycopg.Connection[Any], source: str, target: str) -> None:
+    """Give `target` the database-level grants of `source` (CONNECT for the backup role, ...), so a
+    database swapped in keeps who may connect to it."""
+    rows = connection.execute(
+        "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END "
+        "FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = %s AND a.grantee <> d.datdba",
+        [source],
+    ).fetchall()
+    for privilege, grantee in rows:
+        connection.execute(
+            sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
+                sql.SQL(str(privilege)),
+                sql.Identifier(target),
+                sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC"),
+            )
+        )
+
+
 def swap_databases(connection: psycopg.Connection[Any], live: str, replacement: str, keep_as: str) -> None:
     """Put `replacement` in place of `live` and keep the old one as `keep_as` (no connections allowed)."""
     ident = sql.Identifier
+    copy_database_privileges(connection, live, replacement)
     connection.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(ident(live)))
     try:
         connection.execute(
@@ -147,7 +225,8 @@ def swap_databases(connection: psycopg.Connection[Any], live: str, replacement: 
         with connection.transaction():
             connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(live), ident(keep_as)))
             connection.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(replacement), ident(live)))
-    except psycopg.Error:
+            connection.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(ident(live)))
+    except BaseException:
         connection.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident(live)))
         raise
 

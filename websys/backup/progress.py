@@ -14,7 +14,7 @@ MIB = 1024 * 1024
 
 class Reporter(Protocol):
     def advance(self, count: int) -> None: ...
-    def close(self) -> None: ...
+    def close(self, ok: bool = True) -> None: ...
 
 
 def log(message: str, stream: TextIO | None = None) -> None:
@@ -48,8 +48,10 @@ class LogReporter:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return f"{text}, {self.done / MIB / elapsed:.1f} MiB/s"
 
-    def close(self) -> None:
-        log(f"{self.label}: done, {self._amount()}")
+    def close(self, ok: bool = True) -> None:
+        """The closing line, on success only: a failure is told once, by its error."""
+        if ok:
+            log(f"{self.label}: done, {self._amount()}")
 
 
 class BarReporter:
@@ -63,13 +65,15 @@ class BarReporter:
             console=Console(stderr=True),
             transient=False,
         )
+        # The whole label on a line of its own: next to the bar, a long key would squeeze the bar out.
+        log(label)
         self.progress.start()
-        self.task = self.progress.add_task(label, total=total)
+        self.task = self.progress.add_task(label.split(" ", 1)[0], total=total)
 
     def advance(self, count: int) -> None:
         self.progress.advance(self.task, count)
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
         self.progress.stop()
 
 

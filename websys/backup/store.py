@@ -1,19 +1,30 @@
-"""Backups in an S3-compatible bucket: keys, manifests, a bounded-memory multipart writer, a streaming reader.
+"""Backups in an S3-compatible bucket: keys, signed manifests, a bounded-memory multipart writer, a reader.
 
-Layout: `<prefix>/<database>/<UTC timestamp>.dump` holds the `pg_dump --format=custom` stream and
-`<same key>.manifest.json` describes it (size, sha256, row counts, versions). The manifest is
-written only after the multipart upload completed, so it is also the backup's commit marker: a dump
-without a manifest (a crashed run) is never listed or restored, and lifecycle rules expire both.
+Layout: `<prefix>/<database>/<UTC time to the microsecond>-<random>.dump` holds the
+`pg_dump --format=custom` stream and `<same key>.manifest.json` describes it (size, sha256, row
+counts, versions). Every run makes a key of its own (two runs in the same microsecond still differ
+in 64 random bits), so a dump and its manifest always come from the same run. The manifest is
+written only after the multipart upload completed: it is the backup's commit marker, and listings
+are keyed on manifests, so a dump without one (a crashed run) is never listed or restored.
+
+A manifest is signed: HMAC-SHA256 with the stack's manifest key (a generated secret that is not the
+S3 credentials), over the canonical JSON of every other field. Before a backup is listed or
+restored its signature is checked, and its `key` and `database` must name the place it lies in, so
+a manifest planted, edited, or copied from another backup or database is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import io
 import json
+import queue
+import secrets
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -22,13 +33,15 @@ import botocore.exceptions  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 
 from websys.backup.errors import EXIT_BAD_INPUT, BackupError
+from websys.backup.progress import log
 
 MANIFEST_SUFFIX = ".manifest.json"
 DUMP_SUFFIX = ".dump"
-MANIFEST_FORMAT = "websys-backup/1"
+MANIFEST_FORMAT = "websys-backup/2"
 MIB = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
-TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"  # fixed width: keys sort by time as strings
+MIN_MANIFEST_KEY_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -43,20 +56,41 @@ class Manifest:
     pg_dump_version: str
     duration_seconds: float
     row_counts: dict[str, int] = field(default_factory=dict)
+    count_seconds: float = 0.0  # what the exact row counts cost (they run beside the dump)
     format: str = MANIFEST_FORMAT
+    signature: str = ""  # HMAC-SHA256 of everything else, hex
+
+    def _body(self) -> bytes:
+        fields = asdict(self)
+        del fields["signature"]
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def signed(self, manifest_key: bytes) -> Manifest:
+        return replace(self, signature=hmac.new(manifest_key, self._body(), hashlib.sha256).hexdigest())
 
     def dumps(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
 
     @classmethod
-    def loads(cls, data: bytes, key: str) -> Manifest:
+    def loads(cls, data: bytes, key: str, database: str, manifest_key: bytes, where: str) -> Manifest:
+        """Parse and authenticate the manifest found at `<key>.manifest.json` under `database`."""
         try:
             raw = json.loads(data)
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
             if raw.get("format") != MANIFEST_FORMAT:
                 raise ValueError(f"unknown format {raw.get('format')!r}")
-            return cls(**raw)
+            manifest = cls(**raw)
         except (ValueError, TypeError) as error:
-            raise BackupError(f"{key}{MANIFEST_SUFFIX}: unreadable manifest: {error}") from None
+            raise BackupError(f"{where}: unreadable manifest: {error}") from None
+        expected = manifest.signed(manifest_key).signature
+        if not hmac.compare_digest(expected, str(manifest.signature)):
+            raise BackupError(f"{where}: manifest signature does not match (forged, edited or another stack's key)")
+        if manifest.key != key:
+            raise BackupError(f"{where}: manifest describes another backup ({manifest.key!r})")
+        if manifest.database != database:
+            raise BackupError(f"{where}: manifest describes database {manifest.database!r}, not {database!r}")
+        return manifest
 
 
 @dataclass(frozen=True)
@@ -75,8 +109,10 @@ class Encryption:
         return arguments
 
 
-def timestamp_key(prefix: str, database: str, moment: datetime) -> str:
-    return f"{database_prefix(prefix, database)}{moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}{DUMP_SUFFIX}"
+def new_key(prefix: str, database: str, moment: datetime) -> str:
+    """A key no other run makes: the time to the microsecond, then 64 random bits."""
+    stamp = moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    return f"{database_prefix(prefix, database)}{stamp}-{secrets.token_hex(8)}{DUMP_SUFFIX}"
 
 
 def database_prefix(prefix: str, database: str) -> str:
@@ -95,8 +131,10 @@ class BackupStore:
         endpoint_url: str | None = None,
         region: str | None = None,
         encryption: Encryption | None = None,
+        manifest_key: bytes = b"",
     ) -> None:
         self.bucket, self.prefix = bucket, prefix
+        self.manifest_key = manifest_key
         self.encryption = encryption or Encryption()
         config = Config(
             retries={"max_attempts": 5, "mode": "standard"},
@@ -123,40 +161,72 @@ class BackupStore:
 
     # Listing and manifests
 
-    def list_backups(self, database: str | None = None) -> list[Manifest]:
-        """Complete backups (those with a manifest), newest first."""
-        prefix = database_prefix(self.prefix, database) if database else f"{self.prefix.strip('/')}/"
+    def _objects(self, prefix: str) -> dict[str, int]:
+        """Key -> size of the objects directly under `prefix`."""
         paginator = self.client.get_paginator("list_objects_v2")
-        keys: set[str] = set()
+        objects: dict[str, int] = {}
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.update(item["Key"] for item in page.get("Contents", []))
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                objects.update((item["Key"], int(item["Size"])) for item in page.get("Contents", []))
         except botocore.exceptions.ClientError as error:
             raise BackupError(f"s3://{self.bucket}/{prefix}: {_error_code(error)}", EXIT_BAD_INPUT) from None
         except botocore.exceptions.BotoCoreError as error:
             raise BackupError(f"s3://{self.bucket}/{prefix}: {error}", EXIT_BAD_INPUT) from None
-        complete = sorted(
-            (key for key in keys if key.endswith(DUMP_SUFFIX) and key + MANIFEST_SUFFIX in keys),
-            key=lambda key: (key.rsplit("/", 1)[-1], key),
-            reverse=True,
-        )
-        return [self.read_manifest(key) for key in complete]
+        return objects
 
-    def read_manifest(self, key: str) -> Manifest:
+    def iter_backups(self, database: str) -> Iterator[Manifest]:
+        """The database's complete, authentic backups, newest first.
+
+        Keyed on manifests (written last); a backup whose manifest is unreadable or fails its checks,
+        or whose dump is missing or of another size, is skipped with a warning that names it."""
+        objects = self._objects(database_prefix(self.prefix, database))
+        manifests = sorted((key for key in objects if key.endswith(DUMP_SUFFIX + MANIFEST_SUFFIX)), reverse=True)
+        for manifest_key in manifests:
+            key = manifest_key.removesuffix(MANIFEST_SUFFIX)
+            try:
+                manifest = self.read_manifest(key, database)
+                if key not in objects:
+                    raise BackupError(f"{self.url(key)}: the dump is missing")
+                if objects[key] != manifest.size:
+                    raise BackupError(
+                        f"{self.url(key)}: the dump has {objects[key]} bytes, its manifest says {manifest.size}"
+                    )
+            except BackupError as error:
+                log(f"warning: skipped: {error}")
+                continue
+            yield manifest
+
+    def list_backups(self, database: str) -> list[Manifest]:
+        return list(self.iter_backups(database))
+
+    def read_manifest(self, key: str, database: str) -> Manifest:
+        """The authenticated manifest of backup `key` of `database` (which must lie under its prefix)."""
+        if not key.startswith(database_prefix(self.prefix, database)) or "/" in key.removeprefix(
+            database_prefix(self.prefix, database)
+        ):
+            raise BackupError(
+                f"{self.url(key)}: not a backup of database {database!r} "
+                f"(its backups are under s3://{self.bucket}/{database_prefix(self.prefix, database)})",
+                EXIT_BAD_INPUT,
+            )
+        where = self.url(key + MANIFEST_SUFFIX)
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key + MANIFEST_SUFFIX)
+            data = response["Body"].read()
         except botocore.exceptions.ClientError as error:
             if _error_code(error) in {"NoSuchKey", "404"}:
                 raise BackupError(f"{self.url(key)}: no such backup", EXIT_BAD_INPUT) from None
-            raise BackupError(f"{self.url(key)}: {_error_code(error)}", EXIT_BAD_INPUT) from None
-        return Manifest.loads(response["Body"].read(), key)
+            raise BackupError(f"{where}: {_error_code(error)}", EXIT_BAD_INPUT) from None
+        except (botocore.exceptions.BotoCoreError, OSError) as error:
+            raise BackupError(f"{where}: {error}", EXIT_BAD_INPUT) from None
+        return Manifest.loads(data, key, database, self.manifest_key, where)
 
     def write_manifest(self, manifest: Manifest) -> None:
         self._call(
             f"{self.url(manifest.key)}{MANIFEST_SUFFIX}",
             self.client.put_object,
             Key=manifest.key + MANIFEST_SUFFIX,
-            Body=manifest.dumps(),
+            Body=manifest.signed(self.manifest_key).dumps(),
             ContentType="application/json",
             **self.encryption.request_arguments(),
         )
@@ -172,10 +242,12 @@ class BackupStore:
         on_progress: Callable[[int], None] = lambda n: None,
         before_complete: Callable[[], None] = lambda: None,
     ) -> tuple[int, str]:
-        """Upload everything `stream` gives as one object; memory holds one part. Returns (size, sha256).
+        """Upload everything `stream` gives as one object; returns (size, sha256).
 
+        Two part buffers: one fills from the stream while a thread uploads the other, so the
+        producer (pg_dump) never waits for the network; memory holds two parts, whatever the size.
         `before_complete` runs when the stream has ended and may raise (the producer failed): any
-        failure aborts the multipart upload, so no partial object is left behind.
+        failure or interruption aborts the multipart upload, so no partial object is left behind.
         """
         upload = self._call(
             self.url(key),
@@ -186,44 +258,40 @@ class BackupStore:
             **self.encryption.request_arguments(),
         )
         upload_id = upload["UploadId"]
+        uploader = _PartUploader(self, key, upload_id, on_progress)
+        free: queue.Queue[memoryview] = uploader.free
+        for _ in range(2):
+            free.put(memoryview(bytearray(part_size)))
         digest = hashlib.sha256()
-        size = 0
-        parts: list[dict[str, Any]] = []
-        buffer = bytearray(part_size)
-        view = memoryview(buffer)
+        size = number = 0
         try:
             while True:
+                view = free.get()
+                uploader.check()
                 filled = _fill(stream, view)
-                if filled == 0 and parts:
+                if filled == 0 and number > 0:
                     break
-                if len(parts) >= MAX_PARTS:
+                if number >= MAX_PARTS:
                     raise BackupError(
                         f"{self.url(key)}: more than {MAX_PARTS} parts of {part_size // MIB} MiB: raise --part-size-mb"
                     )
-                chunk = view[:filled]
-                digest.update(chunk)
+                number += 1
+                digest.update(view[:filled])
                 size += filled
-                response = self._call(
-                    self.url(key),
-                    self.client.upload_part,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=len(parts) + 1,
-                    Body=_PartReader(chunk),  # read in place: no copy of the part
-                )
-                parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
-                on_progress(filled)
+                uploader.work.put((number, view, filled))
                 if filled < part_size:
                     break
+            uploader.finish()
             before_complete()
             self._call(
                 self.url(key),
                 self.client.complete_multipart_upload,
                 Key=key,
                 UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
+                MultipartUpload={"Parts": uploader.completed()},
             )
         except BaseException:
+            uploader.stop()
             self.abort(key, upload_id)
             raise
         return size, digest.hexdigest()
@@ -234,15 +302,110 @@ class BackupStore:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def iter_object(self, key: str, chunk_size: int = MIB) -> Iterator[bytes]:
-        """The object's bytes in chunks, as they arrive."""
+        """The object's bytes in chunks, as they arrive; a thread reads up to 8 chunks ahead."""
         response = self._call(self.url(key), self.client.get_object, Key=key)
         body = response["Body"]
+        ahead = _ReadAhead(body.iter_chunks(chunk_size), depth=8)
         try:
-            yield from body.iter_chunks(chunk_size)
+            yield from ahead
         except (botocore.exceptions.BotoCoreError, OSError) as error:
             raise BackupError(f"{self.url(key)}: download failed: {error}") from None
         finally:
+            ahead.stop()
             body.close()
+
+
+class _PartUploader:
+    """Uploads parts from a queue in a thread; buffers go back to `free` once sent."""
+
+    def __init__(self, store: BackupStore, key: str, upload_id: str, on_progress: Callable[[int], None]) -> None:
+        self.store, self.key, self.upload_id, self.on_progress = store, key, upload_id, on_progress
+        self.free: queue.Queue[memoryview] = queue.Queue()
+        self.work: queue.Queue[tuple[int, memoryview, int] | None] = queue.Queue()
+        self.parts: list[dict[str, Any]] = []
+        self.failure: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.work.get()) is not None:
+            number, view, filled = item
+            try:
+                if self.failure is None and not self.stopping:
+                    response = self.store._call(
+                        self.store.url(self.key),
+                        self.store.client.upload_part,
+                        Key=self.key,
+                        UploadId=self.upload_id,
+                        PartNumber=number,
+                        Body=_PartReader(view[:filled]),  # read in place: no copy of the part
+                    )
+                    self.parts.append({"PartNumber": number, "ETag": response["ETag"]})
+                    self.on_progress(filled)
+            except BaseException as error:  # noqa: BLE001 handed to the producer, which raises it
+                self.failure = error
+            finally:
+                self.free.put(view)
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def finish(self) -> None:
+        self.work.put(None)
+        while self.thread.is_alive():
+            self.thread.join(timeout=0.2)  # in slices: a signal still interrupts the wait
+        self.check()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.work.put(None)
+        self.thread.join(timeout=30)  # a part in flight ends before the upload is aborted
+
+    def completed(self) -> list[dict[str, Any]]:
+        return sorted(self.parts, key=lambda part: int(part["PartNumber"]))
+
+
+class _ReadAhead:
+    """Iterates `source` in a thread into a bounded queue, so downloading overlaps with consuming."""
+
+    _END = object()
+
+    def __init__(self, source: Iterator[bytes], depth: int) -> None:
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, args=(source,), daemon=True)
+        self.thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self.stopping:
+            with contextlib.suppress(queue.Full):
+                self.queue.put(item, timeout=0.2)
+                return True
+        return False
+
+    def _run(self, source: Iterator[bytes]) -> None:
+        try:
+            for chunk in source:
+                if not self._put(chunk):
+                    return
+        except BaseException as error:  # noqa: BLE001 handed to the consumer, which raises it
+            self._put(error)
+            return
+        self._put(self._END)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self.queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def stop(self) -> None:
+        self.stopping = True
 
 
 class _PartReader(io.RawIOBase):

@@ -8,6 +8,7 @@ come from the usual places (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profi
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,16 +51,34 @@ SseKey = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--sse-kms-key-id", envvar="WEBSYS_BACKUP_KMS_KEY_ID", help="The KMS key for aws:kms."),
 ]
+ManifestKey = Annotated[
+    str,
+    typer.Option(
+        "--manifest-key",
+        envvar="WEBSYS_BACKUP_MANIFEST_KEY",
+        show_envvar=True,
+        help="The secret that signs manifests (better: set WEBSYS_BACKUP_MANIFEST_KEY).",
+    ),
+]
 Key = Annotated[Optional[str], typer.Option("--key", help="The backup's key (see --list).")]  # noqa: UP045
 Latest = Annotated[bool, typer.Option("--latest", help="The newest backup of the database.")]
 
 
-def _run(action: Callable[[], T]) -> T:
-    """Run one command body: a BackupError becomes its one line and exit code."""
+def _run(action: Callable[[], T], interrupted: str) -> T:
+    """Run one command body: a BackupError becomes its one line and exit code; SIGINT and SIGTERM
+    (`docker stop`) unwind the same way, and are told in one line saying what was left."""
     import psycopg  # noqa: PLC0415 only the backup commands need it
 
+    from websys.backup import signals  # noqa: PLC0415
+
+    signals.install()
     try:
         return action()
+    except KeyboardInterrupt as error:
+        signum = error.signum if isinstance(error, signals.Interrupted) else 2
+        name = error.name if isinstance(error, signals.Interrupted) else "SIGINT"
+        print(f"websys: interrupted by {name}: {interrupted}", file=sys.stderr)
+        raise SystemExit(128 + signum) from None
     except BackupError as error:
         print(f"websys: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None
@@ -70,15 +89,33 @@ def _run(action: Callable[[], T]) -> T:
 
 
 def _store(
-    bucket: str, prefix: str, endpoint_url: str | None, region: str | None, sse: str | None, key: str | None
+    bucket: str,
+    prefix: str,
+    endpoint_url: str | None,
+    region: str | None,
+    sse: str | None,
+    key: str | None,
+    manifest_key: str,
 ) -> BackupStore:
+    if endpoint_url is not None and not re.match(r"^https?://[^/\s]+", endpoint_url):
+        raise BackupError(
+            f"--endpoint-url: {endpoint_url!r} is not a URL: give its scheme, e.g. http://{endpoint_url}",
+            EXIT_BAD_INPUT,
+        )
+    secret = manifest_key.strip().encode()
+    if len(secret) < 16:
+        raise BackupError(
+            "--manifest-key (WEBSYS_BACKUP_MANIFEST_KEY): missing or shorter than 16 bytes; "
+            "it signs every manifest and is checked before any restore",
+            EXIT_BAD_INPUT,
+        )
     if sse not in (None, "aws:kms", "AES256"):
         raise BackupError(f"--sse: {sse!r} is not aws:kms or AES256", EXIT_BAD_INPUT)
     if key and sse != "aws:kms":
         raise BackupError("--sse-kms-key-id needs --sse aws:kms", EXIT_BAD_INPUT)
     from websys.backup.store import BackupStore, Encryption  # noqa: PLC0415
 
-    return BackupStore(bucket, prefix.strip("/"), endpoint_url, region, Encryption(sse, key))
+    return BackupStore(bucket, prefix.strip("/"), endpoint_url, region, Encryption(sse, key), secret)
 
 
 def _database(url: str) -> Database:
@@ -94,6 +131,7 @@ def _describe(manifest: Manifest) -> str:
 def backup(
     database_url: DatabaseUrl,
     bucket: Bucket,
+    manifest_key: ManifestKey = "",
     prefix: Prefix = "postgres",
     endpoint_url: EndpointUrl = None,
     region: Region = None,
@@ -129,7 +167,7 @@ def backup(
         from websys.backup import operations  # noqa: PLC0415
 
         db = _database(database_url)
-        store = _store(bucket, prefix, endpoint_url, region, sse, sse_kms_key_id)
+        store = _store(bucket, prefix, endpoint_url, region, sse, sse_kms_key_id, manifest_key)
         if list_backups:
             backups = store.list_backups(db.name)
             if json_output:
@@ -144,7 +182,12 @@ def backup(
         log(f"backup: {store.url(manifest.key)}: {manifest.size} bytes in {manifest.duration_seconds:.1f}s")
         print(_describe(manifest))
 
-    _run(body)
+    _run(
+        body,
+        "stopped; any upload in progress aborted, any incomplete database dropped"
+        if schedule
+        else "the multipart upload was aborted; no backup was written",
+    )
 
 
 def _run_scheduled(
@@ -198,6 +241,7 @@ def restore(
     prefix: Prefix = "postgres",
     endpoint_url: EndpointUrl = None,
     region: Region = None,
+    manifest_key: ManifestKey = "",
     key: Key = None,
     latest: Latest = False,
     target_db: Annotated[
@@ -214,13 +258,13 @@ def restore(
         from websys.backup import operations  # noqa: PLC0415
 
         db = _database(database_url)
-        store = _store(bucket, prefix, endpoint_url, region, None, None)
+        store = _store(bucket, prefix, endpoint_url, region, None, None, manifest_key)
         manifest = operations.resolve(store, db, key, latest)
         where = operations.restore(db, store, manifest, reporter, target_db=target_db, replace=replace)
         log(f"restore: {store.url(manifest.key)} restored into database {where!r}; sha256 and size verified")
         print(where)
 
-    _run(body)
+    _run(body, "the incomplete database was dropped; nothing was changed")
 
 
 def verify_backup(
@@ -229,6 +273,7 @@ def verify_backup(
     prefix: Prefix = "postgres",
     endpoint_url: EndpointUrl = None,
     region: Region = None,
+    manifest_key: ManifestKey = "",
     key: Key = None,
 ) -> None:
     """Restore the latest backup (or --key) into a scratch database and check it; exit 1 on a mismatch."""
@@ -237,12 +282,12 @@ def verify_backup(
         from websys.backup import operations  # noqa: PLC0415
 
         db = _database(database_url)
-        store = _store(bucket, prefix, endpoint_url, region, None, None)
+        store = _store(bucket, prefix, endpoint_url, region, None, None, manifest_key)
         manifest = operations.resolve(store, db, key, latest=key is None)
         result = operations.verify(db, store, manifest, reporter)
         print(
-            f"ok: {store.url(manifest.key)}: sha256, table of contents and "
+            f"ok: {store.url(manifest.key)}: signature, sha256, catalogue and "
             f"{result.tables} tables ({result.rows} rows) match"
         )
 
-    _run(body)
+    _run(body, "the scratch database was dropped; nothing was changed")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from websys.plan import PROJECT_DIR
-from websys.settings import ENVIRONMENTS, SettingsError, parse_settings, stack_file_name
+from websys.settings import ENVIRONMENTS, SECRET_KEYS, SettingsError, parse_settings, stack_file_name
+from websys.settings.loader import NAMESPACE
 from websys.settings.model import Settings
 from websys.stackfile import StackConfig, StackFileError, apply_override, read_stack_file
 
@@ -37,8 +38,15 @@ def load_stack_config(
         for assignment in secrets or []:
             apply_override(config, assignment, secret=True, flag="--secret")
         settings = parse_settings(stack, config.engine_form(), sorted(config.secret_keys), source=config.source)
-    except (StackFileError, SettingsError) as error:
+    except StackFileError as error:
         fail(str(error))
+    except SettingsError as error:
+        # A key set on the command line is named by its option, not by the stack file.
+        source = config.source_for(error.key)
+        reason = error.reason
+        if error.key in SECRET_KEYS and source.startswith("--set "):
+            reason = f"is a secret; pass it with --secret {error.key}=..., never --set"
+        fail(f"{source}: {NAMESPACE}:{error.key}: {reason}")
     return config, settings
 
 

@@ -1,4 +1,9 @@
-"""`websys policy`: the policy pack on a recorded plan, offline, exactly as the engine would run it."""
+"""`websys policy`: the policy pack on a recorded plan, offline, exactly as the engine would run it.
+
+The stack the plan is checked as (its enforcement levels, exemptions and expected values, and the
+PULUMI_STACK the pack sees) is the one the user names: STACK, or `--stack` with `--plan` (default
+production, the strictest). The plan's own `stack` field is never read: it is part of the change.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +18,39 @@ import typer
 from websys.cli.common import fail, load_stack_config, read_plan_file
 from websys.plan import PROJECT_DIR, record_plan
 from websys.policy_client import PolicyRunError, Violation, read_pack_config, run_pack
+from websys.settings import ENVIRONMENTS
 
 PACK_DIR = PROJECT_DIR / "policy"
 EXIT_MANDATORY = 1
+STRICTEST_STACK = "production"
 
 
-def _load_plan(stack: str | None, plan_file: Path | None, sets: list[str] | None) -> dict[str, Any]:
+def _read_plan(path: Path) -> dict[str, Any]:
+    try:
+        return read_plan_file(path)
+    except RecursionError:
+        fail(f"{path}: not a plan: JSON nested too deeply to read")
+
+
+def _choose(
+    stack: str | None, plan_file: Path | None, stack_option: str | None, stack_file: Path | None, custom: bool
+) -> str:
+    """The stack to check as, from the command line only."""
     if plan_file is not None:
         if stack is not None:
             fail("websys policy: give a STACK or --plan FILE, not both")
-        return read_plan_file(plan_file)
-    if stack is None:
-        fail("websys policy: give a STACK or --plan FILE")
-    config, _ = load_stack_config(stack, sets)
-    return record_plan(stack, config).to_json()
+        if stack_file is not None:
+            fail("websys policy: --stack-file plans a stack; with --plan FILE name the stack with --stack")
+        chosen = stack_option or STRICTEST_STACK
+    else:
+        if stack is None:
+            fail("websys policy: give a STACK or --plan FILE")
+        if stack_option is not None and stack_option != stack:
+            fail(f"websys policy: STACK {stack!r} and --stack {stack_option!r} differ")
+        chosen = stack
+    if chosen not in ENVIRONMENTS and not custom and stack_file is None:
+        fail(f"websys policy: unknown stack {chosen!r}: expected one of {', '.join(ENVIRONMENTS)}")
+    return chosen
 
 
 def _text(stack: str, violations: list[Violation], by_urn: dict[str, str]) -> str:
@@ -42,9 +66,16 @@ def _text(stack: str, violations: list[Violation], by_urn: dict[str, str]) -> st
 def policy(
     stack: Annotated[Optional[str], typer.Argument(help="development, staging or production")] = None,  # noqa: UP045
     plan_file: Annotated[Optional[Path], typer.Option("--plan", help="Check this plan (websys plan --json).")] = None,  # noqa: UP045
+    stack_option: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--stack", help="With --plan: the stack to check it as (default: production, the strictest)."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print violations as JSON.")] = False,
     set_values: Annotated[
         Optional[list[str]], typer.Option("--set", help="K=V: set websys config K before planning.")  # noqa: UP045
+    ] = None,
+    stack_file: Annotated[
+        Optional[Path], typer.Option("--stack-file", help="Plan STACK from FILE instead of Pulumi.<STACK>.yaml.")  # noqa: UP045
     ] = None,
     policy_config: Annotated[
         Optional[Path],  # noqa: UP045
@@ -52,19 +83,36 @@ def policy(
     ] = None,
 ) -> None:
     """Run the policy pack on a stack's plan; exit 1 on a mandatory violation."""
-    plan = _load_plan(stack, plan_file, set_values)
-    stack_name = str(plan.get("stack", stack or ""))
-    config_path = policy_config or PACK_DIR / "config" / f"{stack_name}.json"
+    checked_as = _choose(stack, plan_file, stack_option, stack_file, policy_config is not None)
+    if plan_file is not None:
+        if set_values:
+            fail("websys policy: --set changes a stack's config; it cannot change a recorded --plan FILE")
+        plan = _read_plan(plan_file)
+    else:
+        config, _ = load_stack_config(checked_as, set_values, None, stack_file)
+        plan = record_plan(checked_as, config).to_json()
+    config_path = policy_config or PACK_DIR / "config" / f"{checked_as}.json"
     try:
         pack_config = read_pack_config(config_path) if policy_config or config_path.exists() else {}
-        violations = run_pack(plan, PACK_DIR, pack_config, os.path.relpath(config_path, PROJECT_DIR))
+        violations = run_pack(
+            plan,
+            PACK_DIR,
+            pack_config,
+            os.path.relpath(config_path, PROJECT_DIR),
+            stack=checked_as,
+            plan_source=str(plan_file or "plan"),
+        )
     except PolicyRunError as error:
         fail(str(error), code=2)
     if json_output:
-        document = {"stack": stack_name, "violations": [v.to_json() for v in violations]}
+        document = {"stack": checked_as, "violations": [v.to_json() for v in violations]}
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     else:
-        names = {r["urn"]: r["name"] for r in plan.get("resources", [])}
-        sys.stdout.write(_text(stack_name, violations, names))
+        names = {r["urn"]: _display(r) for r in plan.get("resources", []) if isinstance(r, dict) and "urn" in r}
+        sys.stdout.write(_text(checked_as, violations, names))
     if any(v.level == "mandatory" for v in violations):
         raise typer.Exit(EXIT_MANDATORY)
+
+
+def _display(resource: dict[str, Any]) -> str:
+    return str(resource.get("name") or str(resource["urn"]).rsplit("::", 1)[-1])

@@ -61,6 +61,19 @@ def _random_password(args: MockResourceArgs) -> dict[str, Any]:
     return {"result": value, "bcryptHash": f"$2a$10${digest('bcrypt', value)[:53]}"}
 
 
+def _random_id(args: MockResourceArgs) -> dict[str, Any]:
+    """A random id of the type and name alone: never of its keepers, which may hold a secret's
+    digest (a value derived from them would let a plan reader test guesses of the secret)."""
+    size = int(args.inputs.get("byteLength", 8))
+    raw = bytes.fromhex(digest("random-id", args.typ, args.name))[:size]
+    return {
+        "hex": raw.hex(),
+        "b64Url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "b64Std": base64.b64encode(raw).decode(),
+        "dec": str(int.from_bytes(raw, "big")),
+    }
+
+
 def _tls_private_key(args: MockResourceArgs) -> dict[str, Any]:
     body = digest("tls-key", args.name)
     pem = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
@@ -128,6 +141,8 @@ def _service_config(args: MockResourceArgs) -> dict[str, Any]:
     return {"name": args.inputs.get("name", args.name), "data": base64.b64encode(raw.encode()).decode()}
 
 
+REGISTRY_IMAGE = "docker:index/getRegistryImage:getRegistryImage"
+
 # Swarm secrets and configs are immutable: a new content is a new object with a new id.
 _ID_FROM_NAME = ("docker:index/secret:Secret", "docker:index/serviceConfig:ServiceConfig")
 
@@ -144,6 +159,7 @@ _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "docker:index/secret:Secret": _swarm_secret,
     "docker:index/serviceConfig:ServiceConfig": _service_config,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
     "tls:index/privateKey:PrivateKey": _tls_private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _tls_self_signed_cert,
 }
@@ -158,5 +174,22 @@ class WebsysMocks(Mocks):
         resource_id = str(outputs.pop("id", None) or default_id or digest(args.typ, args.name))
         return resource_id, {**args.inputs, **outputs}
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == REGISTRY_IMAGE:
+            # The registry's digest of a tag (a stand-in: the same tag always has the same digest).
+            name = str(args.args.get("name", ""))
+            return {"name": name, "sha256Digest": f"sha256:{digest('registry', name)}"}, []
+        return {}, []
+
+
+def reference_values(type_token: str, name: str, inputs: dict[str, Any]) -> set[str]:
+    """The id and string outputs the mocks give a resource: what its dependents' inputs hold of it.
+    When the resource is replaced, these become new (unknown) values in those inputs."""
+    resource_id, _ = WebsysMocks().new_resource(MockResourceArgs(type_token, name, dict(inputs)))
+    values = {str(resource_id)} if resource_id else set()
+    made = _OUTPUTS.get(type_token)
+    if made is not None:
+        values |= {
+            value for value in made(MockResourceArgs(type_token, name, dict(inputs))).values() if isinstance(value, str)
+        }
+    return {value for value in values if len(value) >= 8}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,10 @@ from pulumi.runtime.rpc import (
 
 SECRET = "[secret]"  # noqa: S105 the redaction marker, not a password
 UNKNOWN = "[unknown]"
+# Keys the in-memory fingerprints of secret inputs. Made anew in every process and never written:
+# two plans recorded in one process can tell that a secret changed, no plan file says anything
+# about a secret's value, and no fingerprint can be recomputed from a guess elsewhere.
+_FINGERPRINT_KEY = secrets.token_bytes(32)
 
 
 def plain_value(value: Any) -> Any:  # noqa: PLR0911 one return per kind of value
@@ -48,11 +55,33 @@ def plain_value(value: Any) -> Any:  # noqa: PLR0911 one return per kind of valu
     return value
 
 
+def secret_fingerprints(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(input path, keyed fingerprint) of every secret value inside a request's object."""
+    if isinstance(value, (struct_pb2.Struct, struct_pb2.Value)):
+        value = json_format.MessageToDict(value)
+    if isinstance(value, dict):
+        signature = value.get(_special_sig_key)
+        if signature == _special_secret_sig or (signature == _special_output_value_sig and value.get("secret")):
+            text = json.dumps(value.get("value"), sort_keys=True)
+            yield path, hmac.new(_FINGERPRINT_KEY, text.encode(), hashlib.sha256).hexdigest()
+            return
+        if signature == _special_output_value_sig:
+            yield from secret_fingerprints(value.get("value"), path)
+            return
+        for key, item in sorted(value.items()):
+            yield from secret_fingerprints(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from secret_fingerprints(item, f"{path}[{index}]")
+
+
 @dataclass(frozen=True)
 class ResourceOptions:
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
+    # The engine's tri-state: set (true or false) by the program overrides the provider's choice.
+    delete_before_replace_defined: bool
     ignore_changes: list[str]
     replace_on_changes: list[str]
     additional_secret_outputs: list[str]
@@ -62,6 +91,7 @@ class ResourceOptions:
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
             "deleteBeforeReplace": self.delete_before_replace,
+            "deleteBeforeReplaceDefined": self.delete_before_replace_defined,
             "ignoreChanges": self.ignore_changes,
             "replaceOnChanges": self.replace_on_changes,
             "additionalSecretOutputs": self.additional_secret_outputs,
@@ -78,6 +108,8 @@ class PlannedResource:
     dependencies: list[str]
     inputs: dict[str, Any]
     options: ResourceOptions
+    # In memory only (never in the JSON form): which secret inputs differ between two plans.
+    secret_fingerprints: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_request(cls, request: Any, make_urn: Callable[[str, str, str], str]) -> PlannedResource:
@@ -95,10 +127,12 @@ class PlannedResource:
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined),
                 ignore_changes=sorted(request.ignoreChanges),
                 replace_on_changes=sorted(request.replaceOnChanges),
                 additional_secret_outputs=sorted(request.additionalSecretOutputs),
             ),
+            secret_fingerprints=dict(secret_fingerprints(request.object)) if request.HasField("object") else {},
         )
 
     def to_json(self) -> dict[str, Any]:

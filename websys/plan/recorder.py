@@ -3,6 +3,10 @@
 A `MockMonitor` subclass records every RegisterResourceRequest. Two things the mock monitor does
 not do as the engine does are done here: outputs named in `additionalSecretOutputs` are returned
 as secrets (pulumi-random's `result`, for one), and stack outputs are kept.
+
+A value is secret if its key is, or if it was passed with `--secret`, even to a key the program
+treats as plain text: every input or output string that contains such a value is marked secret
+before it is kept, so a plan never shows it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 from pulumi.runtime.stack import run_in_stack
 
 from websys.plan.mocks import WebsysMocks
-from websys.plan.model import Plan, PlannedResource, plain_value
+from websys.plan.model import SECRET, Plan, PlannedResource, plain_value
 from websys.stackfile import StackConfig
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -49,8 +53,10 @@ class _Diagnostics(logging.Handler):
 
 
 class RecordingMonitor(MockMonitor):
-    def __init__(self) -> None:
+    def __init__(self, secret_values: frozenset[str] = frozenset()) -> None:
         super().__init__(WebsysMocks())
+        # Longest first, so that the longer of two overlapping secrets decides.
+        self.secret_values = sorted(secret_values, key=len, reverse=True)
         self._lock = threading.Lock()
         self.requests: list[resource_pb2.RegisterResourceRequest] = []
         self.stack_outputs: struct_pb2.Struct | None = None
@@ -68,6 +74,7 @@ class RecordingMonitor(MockMonitor):
         return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        _mark_containing(request.object, self.secret_values)
         kept = resource_pb2.RegisterResourceRequest()
         kept.CopyFrom(request)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -84,6 +91,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn == self.stack_urn:
+            _mark_containing(request.outputs, self.secret_values)
             kept = struct_pb2.Struct()
             kept.CopyFrom(request.outputs)
             self.stack_outputs = kept
@@ -99,21 +107,84 @@ def _mark_secret(struct: struct_pb2.Struct, key: str) -> None:
     wrapper.fields["value"].CopyFrom(inner)
 
 
+def _mark_containing(struct: struct_pb2.Struct, secrets: list[str]) -> None:
+    """Wrap as secret every string in `struct` (at any depth) that contains one of `secrets`."""
+    if not secrets:
+        return
+    for key in list(struct.fields):
+        value = struct.fields[key]
+        kind = value.WhichOneof("kind")
+        if kind == "string_value" and any(secret in value.string_value for secret in secrets):
+            _mark_secret(struct, key)
+        elif kind == "struct_value":
+            if value.struct_value.fields.get(_special_sig_key, struct_pb2.Value()).string_value != _special_secret_sig:
+                _mark_containing(value.struct_value, secrets)
+        elif kind == "list_value":
+            _mark_in_list(value.list_value, secrets)
+
+
+def _mark_in_list(items: struct_pb2.ListValue, secrets: list[str]) -> None:
+    for item in items.values:
+        kind = item.WhichOneof("kind")
+        if kind == "string_value" and any(secret in item.string_value for secret in secrets):
+            inner = item.string_value
+            item.struct_value.Clear()
+            item.struct_value.fields[_special_sig_key].string_value = _special_secret_sig
+            item.struct_value.fields["value"].string_value = inner
+        elif kind == "struct_value":
+            _mark_containing(item.struct_value, secrets)
+        elif kind == "list_value":
+            _mark_in_list(item.list_value, secrets)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, SECRET)
+    return text
+
+
+def secret_leaves(config: StackConfig) -> frozenset[str]:
+    """Every string a secret key holds, and every value passed with --secret (empty ones aside)."""
+    found: set[str] = {value for value in config.secret_values if value}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value:
+            found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for key in config.secret_keys:
+        walk(config.values.get(key))
+    return frozenset(found)
+
+
 def _run_program(program: Path) -> None:
     """As the engine's Python host does: the program file, run as __main__."""
     runpy.run_path(str(program), run_name="__main__")
 
 
-def record_plan(stack: str, config: StackConfig, program: Path = PROJECT_DIR / "__main__.py") -> Plan:
+def record_plan(
+    stack: str,
+    config: StackConfig,
+    program: Path = PROJECT_DIR / "__main__.py",
+    monitor: RecordingMonitor | None = None,
+) -> Plan:
     """Run `program` for `stack` with `config` and return what it registered.
 
     Runs in a fresh context so that repeated runs in one process share no Pulumi runtime state.
+    A caller that needs the requests as sent, secrets included (the engine tests, which create the
+    resources), passes its own `monitor` (made with `secret_leaves(config)`) and reads
+    `monitor.requests`; the Plan is redacted as ever.
     """
-    return contextvars.Context().run(_record, stack, config, program)
+    chosen = monitor or RecordingMonitor(secret_leaves(config))
+    return contextvars.Context().run(_record, stack, config, program, chosen)
 
 
-def _record(stack: str, config: StackConfig, program: Path) -> Plan:
-    monitor = RecordingMonitor()
+def _record(stack: str, config: StackConfig, program: Path, monitor: RecordingMonitor) -> Plan:
     diagnostics = _Diagnostics()
     logger = logging.getLogger(f"websys.plan.{id(monitor)}")
     logger.propagate = False
@@ -152,5 +223,5 @@ def _record(stack: str, config: StackConfig, program: Path) -> Plan:
         stack=stack,
         resources=sorted(resources, key=lambda r: r.urn),
         outputs=outputs if isinstance(outputs, dict) else {},
-        diagnostics=list(diagnostics.messages),
+        diagnostics=[(level, _redact(message, monitor.secret_values)) for level, message in diagnostics.messages],
     )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from monitoring.targets import GRAFANA_PORT, grafana_name
 from websys import naming
 from websys.settings import Settings
+from websys.settings.text import nginx_quoted, nginx_token
 
 # Mozilla's "intermediate" profile (TLSv1.2 and TLSv1.3), without its DHE suites: those need a
 # dhparam file and only serve clients that also speak ECDHE. TLSv1.3 suites are not configurable
@@ -150,7 +151,8 @@ def security_headers(settings: Settings, *, https: bool) -> list[tuple[str, str]
 def _header_lines(settings: Settings, *, https: bool, indent: str, csp: str | None = None) -> list[str]:
     # `always`: also on error responses and on nginx's own (redirects, /health).
     return [
-        f'{indent}add_header {name} "{csp if csp is not None and name == "Content-Security-Policy" else value}" always;'
+        f"{indent}add_header {name} "
+        f"{nginx_quoted(csp if csp is not None and name == 'Content-Security-Policy' else value)} always;"
         for name, value in security_headers(settings, https=https)
     ]
 
@@ -174,7 +176,7 @@ def _grafana_location(settings: Settings) -> list[str]:
     indent = "            "
     return [
         "",
-        f"        location {settings.monitoring.grafana_path} {{",
+        f"        location {nginx_token(settings.monitoring.grafana_path)} {{",
         *_header_lines(settings, https=True, indent=indent, csp=grafana_content_security_policy()),
         *_proxy_header_lines(indent, connection="$connection_upgrade"),
         f"{indent}proxy_set_header Upgrade $http_upgrade;",
@@ -200,7 +202,7 @@ def _tls_server(settings: Settings, runtime: NginxRuntime, server_name: str, *, 
     lines = [
         "    server {",
         f"        listen {runtime.https_port} ssl{default_flag};",
-        f"        server_name {server_name};",
+        f"        server_name {nginx_token(server_name)};",
         "",
         *_header_lines(settings, https=True, indent="        "),
         "",

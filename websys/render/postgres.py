@@ -20,6 +20,7 @@ REPLICA_SCRIPT = "/usr/local/bin/websys-replica-start.sh"
 SECRETS_DIR = "/run/secrets"
 DATABASE_PASSWORD_FILE = f"{SECRETS_DIR}/database-password"
 REPLICATION_PASSWORD_FILE = f"{SECRETS_DIR}/replication-password"
+BACKUP_PASSWORD_FILE = f"{SECRETS_DIR}/backup-password"
 # The named volume is mounted at VOLUME_DIR; the cluster lives one level down, so a replica can
 # clone into a sibling directory on the same volume and rename it into place when complete.
 VOLUME_DIR = "/var/lib/postgresql/data"
@@ -27,6 +28,13 @@ PGDATA = f"{VOLUME_DIR}/pgdata"
 SOCKET_DIR = "/var/run/postgresql"
 # The only role that may log in over the socket: operators use `docker exec -u postgres ... psql`.
 SUPERUSER = "postgres"
+
+
+def backup_role(settings: Settings) -> str:
+    """The backup job's role: it reads the application's data (pg_read_all_data) and creates and
+    drops its own scratch databases for restore drills (CREATEDB); it owns nothing else, so it can
+    neither write the application's data nor drop or rename its database."""
+    return f"{settings.database.user[:56]}_backup"
 
 
 def slot_name(index: int) -> str:
@@ -92,14 +100,20 @@ def render_postgresql_conf(settings: Settings) -> str:
 
 
 def render_pg_hba(settings: Settings) -> str:
-    """Who may connect: the application role to its database and the replication role, both
-    from the data network only and with SCRAM; the superuser over the local socket only."""
+    """Who may connect: the application role to its database, the backup role and the replication
+    role, all from the data network only and with SCRAM; the superuser over the local socket only.
+
+    The backup role's line says `all` because its drills connect to scratch databases whose names
+    are made at run time (PostgreSQL 15's pg_hba.conf has no name patterns); the CONNECT privilege
+    then limits it to the application's database (granted), `postgres` (where CREATE and DROP
+    DATABASE run) and the scratch databases it owns (each created with CONNECT revoked from PUBLIC)."""
     db = settings.database
     subnet = settings.data_network.subnet
     replication_user = settings.postgres.replication_user
     rows = [
         ("local", "all", SUPERUSER, "", "peer"),
         ("host", db.name, db.user, subnet, "scram-sha-256"),
+        ("host", "all", backup_role(settings), subnet, "scram-sha-256"),
         ("host", "replication", replication_user, subnet, "scram-sha-256"),
     ]
     table = [("# TYPE", "DATABASE", "USER", "ADDRESS", "METHOD"), *rows]
@@ -114,13 +128,16 @@ def render_pg_hba(settings: Settings) -> str:
 
 def render_primary_init(settings: Settings) -> str:
     """Run once by the official image's entrypoint (from /docker-entrypoint-initdb.d) when the
-    primary's data directory is initialised: the application role and database, the replication
-    role, one physical slot per replica; then the superuser loses its password (socket only).
+    primary's data directory is initialised: the application role and database, the backup job's
+    role (see `backup_role`), the replication role, one physical slot per replica; then the
+    superuser loses its password (socket only). A missing password file stops it (no role is
+    ever created without its password).
 
     Passwords are read from files by psql itself (`\\set name `cat file``), so they appear in no
     command line or environment variable."""
     db = settings.database
     pg = settings.postgres
+    backup = backup_role(settings)
     slots = "\n".join(
         f"SELECT pg_create_physical_replication_slot('{slot_name(index)}');" for index in range(1, pg.replicas + 1)
     )
@@ -129,13 +146,22 @@ def render_primary_init(settings: Settings) -> str:
 set -eu
 export WEBSYS_DATABASE_PASSWORD_FILE="${{WEBSYS_DATABASE_PASSWORD_FILE:-{DATABASE_PASSWORD_FILE}}}"
 export WEBSYS_REPLICATION_PASSWORD_FILE="${{WEBSYS_REPLICATION_PASSWORD_FILE:-{REPLICATION_PASSWORD_FILE}}}"
+export WEBSYS_BACKUP_PASSWORD_FILE="${{WEBSYS_BACKUP_PASSWORD_FILE:-{BACKUP_PASSWORD_FILE}}}"
+for file in "$WEBSYS_DATABASE_PASSWORD_FILE" "$WEBSYS_REPLICATION_PASSWORD_FILE" "$WEBSYS_BACKUP_PASSWORD_FILE"; do
+  [ -s "$file" ] || {{ echo "websys-init: $file is missing or empty" >&2; exit 1; }}
+done
 
 psql -X -v ON_ERROR_STOP=1 --no-password --username {SUPERUSER} --dbname postgres <<'SQL'
 \\set app_password `cat "$WEBSYS_DATABASE_PASSWORD_FILE"`
 \\set replication_password `cat "$WEBSYS_REPLICATION_PASSWORD_FILE"`
+\\set backup_password `cat "$WEBSYS_BACKUP_PASSWORD_FILE"`
 CREATE ROLE {db.user} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'app_password';
 CREATE DATABASE {db.name} OWNER {db.user};
 REVOKE ALL ON DATABASE {db.name} FROM PUBLIC;
+-- The backup job: reads everything (pg_dump), creates and drops only its own scratch databases.
+CREATE ROLE {backup} WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'backup_password';
+GRANT pg_read_all_data TO {backup};
+GRANT CONNECT ON DATABASE {db.name} TO {backup};
 CREATE ROLE {pg.replication_user} WITH REPLICATION LOGIN PASSWORD :'replication_password';
 {slots}
 ALTER ROLE {SUPERUSER} PASSWORD NULL;

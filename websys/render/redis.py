@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from websys import naming
 from websys.settings import Settings
+from websys.settings.text import redis_quoted
 
 CONFIG_FILE = "/usr/local/etc/redis/redis.conf"
 AUTH_FILE = "/run/secrets/redis-auth.conf"
@@ -57,8 +58,7 @@ def render_redis_conf(settings: Settings, *, auth_file: str = AUTH_FILE, data_di
 
 def render_redis_auth(password: str) -> str:
     """The included file: `requirepass` with the password quoted for redis.conf."""
-    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
-    return f'requirepass "{escaped}"\n'
+    return f"requirepass {redis_quoted(password)}\n"
 
 
 def redis_healthcheck_command(password_file: str = PASSWORD_FILE, port: int = naming.REDIS_PORT) -> list[str]:

@@ -8,39 +8,45 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from websys.backup.schedule import CronError, parse_cron
+from websys.settings.text import single_line_problem
 from websys.settings.types import ImageReference, Port, Section
 
-_BUCKET_RE = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
-_ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?/?$")
+# Applied with fullmatch (a `$` would let a trailing newline through).
+_BUCKET_RE = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*")
+_REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
+_ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
 
 
 def _bucket_name(value: str) -> str:
-    if not _BUCKET_RE.match(value) or re.match(r"^[0-9.]+$", value):
+    if not _BUCKET_RE.fullmatch(value) or re.fullmatch(r"[0-9.]+", value):
         raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
     return value
 
 
 def _key_prefix(value: str) -> str:
-    if not _PREFIX_RE.match(value):
+    if not _PREFIX_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a key prefix like 'postgres' (lowercase segments joined by '/')")
     return value
 
 
 def _region(value: str) -> str:
-    if not _REGION_RE.match(value):
+    if not _REGION_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not an AWS region such as 'ap-northeast-1'")
     return value
 
 
 def _endpoint(value: str) -> str:
-    if not _ENDPOINT_RE.match(value):
+    if not _ENDPOINT_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not an endpoint URL such as 'http://127.0.0.1:5000'")
     return value.rstrip("/")
 
 
 def _cron(value: str) -> str:
+    # The cron parser splits on whitespace, so a trailing newline would pass it.
+    problem = single_line_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     try:
         parse_cron(value)
     except CronError as error:

@@ -6,11 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, SecretStr
 
+from websys.settings.text import header_value_problem
+
 
 def _header_value(value: str) -> str:
-    """A value nginx writes into a response header: one line, no double quote, no backslash."""
-    if not value.strip() or any(ch in value for ch in '"\\\r\n') or not value.isprintable():
-        raise ValueError("must be a non-empty single line without double quotes or backslashes")
+    """A value nginx writes into a response header, as a double-quoted nginx string."""
+    problem = header_value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

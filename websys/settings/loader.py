@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from websys.settings.images import image_problems
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
 from websys.settings.monitoring import monitoring_problems
+from websys.settings.services import DOCKER_GLOBAL_POOLS
 from websys.settings.swarm import swarm_problems
+from websys.settings.yamlread import MAX_VALUE_BYTES, YamlInputError, load_yaml_text
 
 NAMESPACE = "websys"
 
@@ -43,7 +45,7 @@ def decode_config_value(raw: Any) -> Any:
     if isinstance(raw, str) and raw[:1] in ("{", "["):
         try:
             return json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # kept as text: the model then names the key
             return raw
     return raw
 
@@ -54,8 +56,48 @@ def parse_settings(
     secret_keys: Sequence[str],
     source: str | None = None,
 ) -> Settings:
-    """Validate the `websys:*` entries of `config` (engine form) for `stack`."""
+    """Validate the `websys:*` entries of `config` (engine form) for `stack`.
+
+    No reason ever quotes a secret: any string a secret key holds is cut out of the message."""
     source = source or stack_file_name(stack)
+    try:
+        return _parse(stack, config, secret_keys, source)
+    except SettingsError as error:
+        secrets = _secret_strings(config, secret_keys)
+        reason = error.reason
+        for secret in secrets:
+            reason = reason.replace(secret, "[secret]")
+        if reason == error.reason:
+            raise
+        raise SettingsError(error.source, error.key, reason) from None
+
+
+def _secret_strings(config: Mapping[str, Any], secret_keys: Sequence[str]) -> list[str]:
+    """The strings held by secret keys (at any depth), longest first; very short ones are left to
+    describe_error, which never quotes the value of a secret key."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= 4:
+                found.add(value)
+                found.add(repr(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for key in secret_keys:
+        if key in config:
+            raw = config[key]
+            walk(raw)
+            walk(decode_config_value(raw))
+    return sorted(found, key=len, reverse=True)
+
+
+def _parse(stack: str, config: Mapping[str, Any], secret_keys: Sequence[str], source: str) -> Settings:
     prefix = f"{NAMESPACE}:"
     values: dict[str, Any] = {
         key[len(prefix) :]: decode_config_value(value) for key, value in config.items() if key.startswith(prefix)
@@ -69,10 +111,20 @@ def parse_settings(
                 "a secret must not be stored in plaintext; remove it from the stack file and run "
                 f"`pulumi config set --secret {prefix}{key} --stack {stack}`",
             )
-    if "environment" not in values and stack in ENVIRONMENTS:
-        values["environment"] = stack
-    if "nodeEnv" not in values and isinstance(values.get("environment"), str):
-        values["nodeEnv"] = values["environment"]
+    # The environment is the stack's name: a production stack cannot declare itself development
+    # (and get a self-signed certificate and NODE_ENV=development).
+    if stack not in ENVIRONMENTS:
+        raise SettingsError(source, "environment", f"the stack {stack!r} is not one of {', '.join(ENVIRONMENTS)}")
+    if "environment" in values and values["environment"] != stack:
+        raise SettingsError(
+            source, "environment", f"is the stack's name ({stack}) and cannot be set otherwise; remove the key"
+        )
+    values["environment"] = stack
+    if "nodeEnv" in values and values["nodeEnv"] != stack:
+        raise SettingsError(
+            source, "nodeEnv", f"is the stack's name ({stack}) and cannot be set otherwise; remove the key"
+        )
+    values["nodeEnv"] = stack
     try:
         settings = Settings.model_validate(values)
     except ValidationError as error:
@@ -89,9 +141,10 @@ def expand_dotted_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     result = {key: value for key, value in values.items() if "." not in key}
     for key in sorted(k for k in values if "." in k):
         value = values[key]
-        if isinstance(value, str):
-            with contextlib.suppress(yaml.YAMLError):  # otherwise kept as the string it is
-                value = yaml.safe_load(value)
+        if isinstance(value, str) and len(value) <= MAX_VALUE_BYTES:
+            # The same strict, bounded reader as --set; what it refuses stays the string it is.
+            with contextlib.suppress(YamlInputError):
+                value = load_yaml_text(value)
         *parents, leaf = key.split(".")
         node = result
         for depth, part in enumerate(parents, start=1):
@@ -126,6 +179,16 @@ def check_consistency(settings: Settings, source: str) -> None:
             )
     for key, reason in monitoring_problems(settings)[:1]:
         raise SettingsError(source, key, reason)
+    if settings.platform == "swarm":
+        subnet = ipaddress.IPv4Network(settings.data_network.subnet)
+        for pool in DOCKER_GLOBAL_POOLS:
+            if subnet.overlaps(pool):
+                raise SettingsError(
+                    source,
+                    "dataNetwork.subnet",
+                    f"overlaps Docker Swarm's default address pool {pool} (overlay networks); "
+                    "choose one in 172.16.0.0/16",
+                )
     for key, reason in image_problems(settings)[:1]:
         raise SettingsError(source, key, reason)
     tls_configured = settings.tls_certificate is not None
@@ -150,10 +213,16 @@ def describe_error(error: ErrorDetails, secret_keys: Sequence[str]) -> tuple[str
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     message = message[:1].lower() + message[1:]
-    secret = bool(loc) and f"{NAMESPACE}:{loc[0]}" in secret_keys
+    secret = bool(loc) and (f"{NAMESPACE}:{loc[0]}" in secret_keys or loc[0] in SECRET_KEYS)
     value = error.get("input")
-    if not secret and kind != "value_error" and not isinstance(value, (dict, list)):
-        message += f" (got {value!r})"
+    if secret:
+        # The key and the reason, never the value: a validator's own message may quote its input.
+        if isinstance(value, str) and value:
+            message = message.replace(repr(value), "the value").replace(value, "[secret]")
+        return path, " ".join(message.split())
+    if kind != "value_error" and not isinstance(value, (dict, list)):
+        shown = repr(value)
+        message += f" (got {shown})" if len(shown) <= 80 else f" (got {shown[:60]}...)"
     return path, " ".join(message.split())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
 from websys.settings.backup import BackupSettings
@@ -13,7 +13,7 @@ from websys.settings.images import ImageBuildSettings, RegistrySettings
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.swarm import Platform, SwarmSettings
-from websys.settings.types import DockerHost, DomainName, Port, Section
+from websys.settings.types import DockerHost, DomainName, Password, Port, Section, SqlName, SshOption
 
 Environment = Literal["development", "staging", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "staging", "production")
@@ -36,7 +36,7 @@ class DockerSettings(Section):
     """Where the stack's containers run: the local socket, or a remote daemon over SSH."""
 
     host: DockerHost
-    ssh_opts: list[str] = Field(default_factory=list)
+    ssh_opts: list[SshOption] = Field(default_factory=list, max_length=32)
 
 
 class DomainSettings(Section):
@@ -47,8 +47,8 @@ class DomainSettings(Section):
 class DatabaseSettings(Section):
     """The application's database and role (the guide's `websys_db_<env>`)."""
 
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    user: str = Field(default="websys", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    name: SqlName
+    user: SqlName = "websys"
     port: Port = 5432
 
 
@@ -75,15 +75,15 @@ class Settings(Section):
     swarm: SwarmSettings = SwarmSettings()
 
     # Secrets: None means "not set", and the program generates one with pulumi-random.
-    database_password: SecretStr | None = None
-    jwt_secret: SecretStr | None = None
-    replication_password: SecretStr | None = None
-    redis_password: SecretStr | None = None
-    grafana_admin_password: SecretStr | None = None
+    database_password: Password | None = None
+    jwt_secret: Password | None = None
+    replication_password: Password | None = None
+    redis_password: Password | None = None
+    grafana_admin_password: Password | None = None
     # Alertmanager receivers' credentials (monitoring.receivers): never generated.
-    alert_webhook_token: SecretStr | None = None
-    alert_slack_webhook_url: SecretStr | None = None
-    alert_email_password: SecretStr | None = None
+    alert_webhook_token: Password | None = None
+    alert_slack_webhook_url: Password | None = None
+    alert_email_password: Password | None = None
     tls_certificate: PemCertificate | None = None
     tls_private_key: PemPrivateKey | None = None
 

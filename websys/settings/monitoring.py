@@ -7,35 +7,46 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from websys.settings.text import fullmatch, template_text_problem
 from websys.settings.types import ImageReference, Port, Section, UrlPath
 
 if TYPE_CHECKING:
     from websys.settings.model import Settings
 
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SMARTHOST_RE = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
-_HTTP_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# Applied with fullmatch. Alertmanager expands Go templates in `to` and `from`, so the address
+# is limited to the characters of an ordinary mailbox (no braces).
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_SMARTHOST_RE = re.compile(r"[A-Za-z0-9.-]+:[0-9]{1,5}")
+_HTTP_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%:@!&=+,;/?-]*)?")
 
 
 def _email(value: str) -> str:
-    if not _EMAIL_RE.match(value):
+    if not fullmatch(_EMAIL_RE, value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 
 
 def _smarthost(value: str) -> str:
-    if not _SMARTHOST_RE.match(value):
+    if not fullmatch(_SMARTHOST_RE, value):
         raise ValueError(f"{value!r} is not host:port")
     return value
 
 
 def _http_url(value: str) -> str:
-    if not _HTTP_URL_RE.match(value):
+    if not fullmatch(_HTTP_URL_RE, value):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
+def _template_text(value: str) -> str:
+    problem = template_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 EmailAddress = Annotated[str, AfterValidator(_email)]
+TemplateText = Annotated[str, AfterValidator(_template_text)]
 SmartHost = Annotated[str, AfterValidator(_smarthost)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
@@ -68,7 +79,7 @@ class MonitoringMemory(Section):
 
 
 class AlertThresholds(Section):
-    """Where each alert fires (see the README's alerts table)."""
+    """Where each alert fires (see the alerts table in docs/monitoring.md)."""
 
     cpu_percent: float = Field(default=80, gt=0, lt=100)
     memory_percent: float = Field(default=90, gt=0, lt=100)
@@ -99,7 +110,7 @@ class EmailReceiver(Section):
     to: EmailAddress
     sender: EmailAddress
     smarthost: SmartHost
-    auth_username: str | None = None
+    auth_username: TemplateText | None = None
     require_tls: bool = True
     send_resolved: bool = True
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from websys.settings.edge import HeaderValue, ReferrerPolicy
-from websys.settings.types import ImageReference, Port, Section
+from websys.settings.types import ImageReference, Port, Section, SqlName
 
 
 class PostgresSettings(Section):
@@ -20,7 +20,7 @@ class PostgresSettings(Section):
     # --- data tier: PostgreSQL server, replication and container settings ---
     # postgres:15-alpine runs as `postgres`, uid/gid 70 (the Debian-based image uses 999).
     user: str = Field(default="70:70", pattern=r"^[0-9]+:[0-9]+$")
-    replication_user: str = Field(default="replicator", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    replication_user: SqlName = "replicator"
     memory_mb: int = Field(default=1024, ge=128, le=262_144)
     cpus: float = Field(default=1.0, gt=0, le=64)
     max_connections: int = Field(default=100, ge=10, le=10_000)
@@ -40,7 +40,7 @@ class PostgresSettings(Section):
     replica_start_timeout_seconds: int = Field(default=900, ge=60, le=86_400)
     log_min_duration_statement_ms: int = Field(default=1000, ge=-1, le=3_600_000)
     # After a failover: the replica (1-based) that was promoted and now serves as the primary.
-    # 0: the original primary serves. See the README's failover runbook.
+    # 0: the original primary serves. See the failover runbook in docs/data-tier.md.
     promoted_replica: int = Field(default=0, ge=0, le=5)
     # Volumes of the primary and replicas: `protect` and `retainOnDelete` when true.
     protect_volumes: bool = True
@@ -97,6 +97,18 @@ class RedisSettings(Section):
         return self
 
 
+# Docker's default address pools, from which it picks the subnet of every network created without
+# one (the bridge, the edge and monitoring networks): a data subnet inside them collides with one of
+# those sooner or later. moby libnetwork/ipamutils/utils.go (20.10: vendor/github.com/docker/
+# libnetwork/ipamutils/utils.go): local scope 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16 in
+# /20s; global scope (Swarm overlays, the ingress network) 10.0.0.0/8 in /24s.
+DOCKER_LOCAL_POOLS = (
+    *(ipaddress.IPv4Network(f"172.{second}.0.0/16") for second in range(17, 32)),
+    ipaddress.IPv4Network("192.168.0.0/16"),
+)
+DOCKER_GLOBAL_POOLS = (ipaddress.IPv4Network("10.0.0.0/8"),)
+
+
 def _private_subnet(value: str) -> str:
     try:
         network = ipaddress.IPv4Network(value, strict=True)
@@ -104,6 +116,12 @@ def _private_subnet(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 network in CIDR form ({error})") from None
     if not (network.is_private or network.is_loopback) or not 16 <= network.prefixlen <= 29:
         raise ValueError(f"{value!r} must be a private (or loopback) IPv4 network from /16 to /29")
+    for pool in DOCKER_LOCAL_POOLS:
+        if network.overlaps(pool):
+            raise ValueError(
+                f"{value!r} overlaps Docker's default address pool {pool}; choose one outside "
+                "172.17.0.0-172.31.255.255 and 192.168.0.0/16, e.g. in 172.16.0.0/16"
+            )
     return value
 
 
@@ -113,7 +131,11 @@ PrivateSubnet = Annotated[str, AfterValidator(_private_subnet)]
 class DataNetworkSettings(Section):
     """The internal data network's address range: pg_hba.conf admits clients from it alone."""
 
-    subnet: PrivateSubnet = "172.30.0.0/24"
+    subnet: PrivateSubnet = "172.16.0.0/24"
+
+
+# What nginx listens on for the public (HTTP, redirected, and HTTPS), on a host or in the swarm.
+PUBLIC_EDGE_PORTS = (80, 443)
 
 
 class ProxySettings(Section):
@@ -124,8 +146,19 @@ class ProxySettings(Section):
     """
 
     image: ImageReference = "nginx:1.28.0-alpine"
-    # stub_status for the exporter: on the edge network only, never published on the host.
+    # stub_status for the exporter: on the edge network only, never published on the host, and
+    # never one of the ports the edge serves the public on.
     status_port: Port = 8081
+
+    @model_validator(mode="after")
+    def _status_port_private(self) -> ProxySettings:
+        if self.status_port in PUBLIC_EDGE_PORTS:
+            raise ValueError(
+                f"statusPort {self.status_port} is a port the edge serves the public on "
+                f"({', '.join(map(str, PUBLIC_EDGE_PORTS))}); stub_status must stay internal"
+            )
+        return self
+
     client_max_body_size_mb: int = Field(default=10, ge=1, le=1024)
     connect_timeout_seconds: int = Field(default=2, ge=1, le=60)
     read_timeout_seconds: int = Field(default=60, ge=1, le=3600)
