@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 from monitoring.prometheus import render_prometheus_config
-from tests.datatier import settings_for
 from tests.engine_images import (
     Engine,
     base_image,
@@ -39,7 +38,7 @@ from tests.engine_images import (
 )
 from tests.live_servers import free_port
 from tests.monitoring_support import running_prometheus
-from tests.planning import CONTAINER, REMOTE_IMAGE, containers, plan_for
+from tests.planning import CONTAINER, REMOTE_IMAGE, containers, plan_for, stack_settings
 from websys import app_env, naming
 from websys.plan import PROJECT_DIR, Plan, PlannedResource
 from websys.render.nginx import render_nginx
@@ -102,7 +101,7 @@ def build_images(engine: Engine, plan: Plan, base: str, workdir: Path) -> dict[s
 
 def start_stack(engine: Engine, workdir: Path) -> Stack:
     plan = plan_for("development", sets=SETS, secrets=SECRETS)
-    settings = settings_for("development", SETS)
+    settings = stack_settings("development", SETS)
     base = base_image(engine)
     stack = Stack(engine, plan, settings, https_port=free_port(), s3_url="")
     stack.built = build_images(engine, plan, base, workdir)
@@ -305,7 +304,7 @@ def test_prometheus_scrapes_the_backend_with_the_rendered_job(stack: Stack, tmp_
     """Debian's Prometheus on this machine, with the backend job the program renders; its target is
     the replica's address on the edge network (this engine's bridge) instead of its Docker DNS name,
     which only resolves inside the engine's networks."""
-    monitored = settings_for("development", [s for s in SETS if not s.startswith("monitoring.")])
+    monitored = stack_settings("development", [s for s in SETS if not s.startswith("monitoring.")])
     rendered = yaml.safe_load(render_prometheus_config(monitored))
     job = next(j for j in rendered["scrape_configs"] if j["job_name"] == "backend")
     backend = stack.running["backend"]
