@@ -115,7 +115,9 @@ def test_bad_image_settings_are_one_line_with_exit_2(stack: str, assignment: str
     result = run_websys("plan", stack, *[arg for s in sets for arg in ("--set", s)])
     assert result.returncode == 2, result.stdout
     expected = message or "websys:images.baseImage: is the base of built images, and images.build lists none"
-    assert result.stderr.startswith(f"Pulumi.{stack}.yaml: {expected}"), result.stderr
+    # The error names the option that caused it, not the stack file.
+    culprit = assignment if message else sets[1]
+    assert result.stderr.startswith(f"--set {culprit}: {expected}"), result.stderr
     assert result.stderr.count("\n") == 1
 
 
