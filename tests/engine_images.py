@@ -168,14 +168,16 @@ def build_from_plan(engine: Engine, build: PlannedResource, context: Path, base:
 
 
 LOOKALIKES: dict[str, str] = {
-    # postgres: the official image's interface (POSTGRES_USER is the superuser, POSTGRES_DB its database).
+    # postgres: the official image's interface (POSTGRES_USER is the superuser, POSTGRES_DB its database;
+    # UTF8, as the official image's initdb: under SQL_ASCII a client receives text as bytes).
     "postgres": """
 FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends postgresql-15 && rm -rf /var/lib/apt/lists/*
 RUN printf '%s\\n' '#!/bin/sh' 'set -e' 'export PATH=/usr/lib/postgresql/15/bin:$PATH' \\
   'if [ ! -s "$PGDATA/PG_VERSION" ]; then' \\
   '  printf "%s" "$POSTGRES_PASSWORD" > /tmp/pw' \\
-  '  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pw --auth-local=trust --auth-host=scram-sha-256' \\
+  '  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pw -E UTF8 --locale=C.UTF-8 \\
+       --auth-local=trust --auth-host=scram-sha-256' \\
   '  rm /tmp/pw; echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"' \\
   '  pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /tmp" start' \\
   '  psql -h /tmp -U "$POSTGRES_USER" -d postgres -c "CREATE DATABASE \\"$POSTGRES_DB\\""' \\

@@ -288,7 +288,9 @@ def test_a_backup_lands_in_the_emulator_and_the_drill_restores_it(stack: Stack) 
         "AWS_ACCESS_KEY_ID=testing",
         "AWS_SECRET_ACCESS_KEY=testing",
         f"WEBSYS_DATABASE_URL={app_env.database_url(stack.settings, DB_PASSWORD)}",
+        "WEBSYS_BACKUP_MANIFEST_KEY=manifest-key-for-the-engine-test",  # the plan's third secret
     ]
+    assert job.inputs["envs"].count("[secret]") == 3  # database URL, secret key, manifest key
     container = create_from_plan(stack.engine, job, stack.built["websys-local/backup:engine"], envs)
     wait_healthy(container, timeout=180)
     once = {"WEBSYS_BACKUP_SCHEDULE": ""}  # run once, as docs/quick-start.md shows
