@@ -3,7 +3,9 @@
 From a plan (`websys plan --json`) it writes a Pulumi program that imports the SDK modules the
 plan's types come from (`pulumi_docker`, `pulumi_aws.s3`, `pulumi_aws.iam`, ...) and registers the
 same number of resources of the same type tokens, with the same inputs (so the same sizes), the
-same parents, providers, dependencies and options, in an order where each comes after what it
+same parents, providers, dependencies and options (additional secret outputs and replace-on-changes
+are the typed classes' own, as in the program: the test of this generator fails if the program
+ever adds its own), in an order where each comes after what it
 refers to. Custom resources and providers are made with the SDK's typed classes
 (`pulumi_docker.Container(name, opts=..., image=..., ...)`, the plan's input names in their Python
 spelling), so the SDK's own argument handling is in the floor; components are plain
@@ -74,10 +76,9 @@ def floor_program(plan: Mapping[str, Any]) -> str:
                 "module": "" if r["type"].startswith("websys:") else sdk_module(r["type"]),
                 "protect": options["protect"],
                 "retain": options["retainOnDelete"],
-                "dbr": options["deleteBeforeReplace"],
+                # None when the program left it unset (the engine is told whether it was set).
+                "dbr": options["deleteBeforeReplace"] if options.get("deleteBeforeReplaceDefined", True) else None,
                 "ignore": options["ignoreChanges"],
-                "replace_on": options["replaceOnChanges"],
-                "secret_outputs": options["additionalSecretOutputs"],
             }
         )
     return "\n".join(
@@ -110,8 +111,6 @@ def floor_program(plan: Mapping[str, Any]) -> str:
             "        retain_on_delete=spec['retain'],",
             "        delete_before_replace=spec['dbr'],",
             "        ignore_changes=spec['ignore'],",
-            "        replace_on_changes=spec['replace_on'],",
-            "        additional_secret_outputs=spec['secret_outputs'],",
             "    )",
             "    kind = spec['type']",
             "    if kind.startswith('websys:'):",
