@@ -31,6 +31,7 @@ class BackupJobArgs:
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]  # secret
     endpoint_url: str | None  # an S3-compatible endpoint as the container sees it; None for AWS
+    image_id: pulumi.Input[str] | None = None  # a built image (components/images.py); None: pull settings.image
 
 
 def _variable(env: dict[str, str], key: str) -> str:
@@ -50,10 +51,16 @@ class BackupJob(pulumi.ComponentResource):
             f"{name}-egress",
             name=naming.network_name(args.environment, "backup-egress"),
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)],
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(
+                lambda _: [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
+            ),
             opts=child,
         )
-        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+        image_id = args.image_id
+        if image_id is None:
+            image_id = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child).image_id
         has_key = args.kms_key_arn is not None
         resolved = pulumi.Output.all(args.bucket_name, args.kms_key_arn, args.access_key_id).apply(
             lambda values: job_environment(settings, values[0], values[1], args.endpoint_url, values[2])
@@ -70,7 +77,7 @@ class BackupJob(pulumi.ComponentResource):
             name,
             name=self.container_name,
             hostname=self.container_name,
-            image=image.image_id,
+            image=image_id,
             command=[*COMMAND, "--part-size-mb", str(settings.part_size_mb)],
             envs=envs,
             user="1000:1000",

@@ -29,21 +29,30 @@ class Network(pulumi.ComponentResource):
         super().__init__("websys:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = [docker.NetworkLabelArgs(label="com.websys.environment", value=args.environment)]
-        self.edge = docker.Network(
-            f"{name}-edge",
-            name=naming.network_name(args.environment, "edge"),
-            driver="bridge",
-            labels=labels,
-            opts=child,
-        )
         self.data = docker.Network(
             f"{name}-data",
             name=naming.network_name(args.environment, "data"),
             driver="bridge",
             internal=True,
+            # `internal` takes the route off the host, but Docker still gives the bridge the subnet's
+            # gateway address, through which every container on it reaches the Docker host itself
+            # (its sshd, its daemon's published ports). Without an address on the bridge the
+            # containers reach each other and nothing else (seen on a real engine, Docker 20.10).
+            options={"com.docker.network.bridge.inhibit_ipv4": "true"},
             ipam_configs=[ipam_config(args.data_subnet)] if args.data_subnet else None,
             labels=labels,
             opts=child,
+        )
+        # After the data network: Docker gives a network without a subnet the next free /16 of its
+        # default pools (172.17-172.31, and it does not reuse a released one soon), which can hold
+        # the data network's fixed subnet; created at once, the data network then fails with "Pool
+        # overlaps" (seen on a real engine). Created after it, the edge network skips that /16.
+        self.edge = docker.Network(
+            f"{name}-edge",
+            name=naming.network_name(args.environment, "edge"),
+            driver="bridge",
+            labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.data]),
         )
         self.edge_network_name = self.edge.name
         self.data_network_name = self.data.name

@@ -62,7 +62,9 @@ class Monitoring(pulumi.ComponentResource):
             name=naming.network_name(env, "monitoring"),
             driver="bridge",
             internal=True,
-            labels=labels,
+            # Created after the data network, whose fixed subnet this one's free /16 must not hold
+            # (components/network.py says why): the labels wait for the data network's name.
+            labels=pulumi.Output.from_input(args.data_network).apply(lambda _: labels),
             opts=child,
         )
         self.monitoring_network_name = self.network.name

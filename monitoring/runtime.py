@@ -97,6 +97,11 @@ def nginx_stub_status_url(settings: Settings) -> str:
 def nginx_exporter_command(settings: Settings) -> list[str]:
     return [
         f"--nginx.scrape-uri={nginx_stub_status_url(settings)}",
+        # The exporter exits when stub_status does not answer at its start, and nginx serves it
+        # only once the rendered configuration is pushed (after the container starts): retrying
+        # for a minute replaces a crash loop on Docker's restart back-off (seen on a real engine).
+        "--nginx.retries=30",
+        "--nginx.retry-interval=2s",
         f"--web.listen-address=:{NGINX_EXPORTER_PORT}",
     ]
 

@@ -85,7 +85,8 @@ def test_data_containers_are_hardened_and_limited(stack_plans: dict[str, Plan], 
         assert inputs["image"].startswith("sha256:"), "image must be RemoteImage.image_id"
         tests = inputs["healthcheck"]["tests"]
         if service == "postgres":
-            assert tests[:2] == ["CMD", "pg_isready"]
+            assert tests[0] == "CMD-SHELL"
+            assert "pg_isready -q -h /var/run/postgresql" in tests[1], "over the socket: no pg_hba FATAL per probe"
         else:
             assert tests[0] == "CMD-SHELL"
             assert "redis-cli" in tests[1]

@@ -300,7 +300,7 @@ def test_a_stack_can_be_checked_directly() -> None:
         "policy", "staging", "--stack-file", str(stack_file("staging")), "--set", "backend.blue.replicas=-1"
     )
     assert bad.returncode == 2
-    assert bad.stderr.startswith("Pulumi.staging.yaml: websys:backend.blue.replicas: ")
+    assert bad.stderr.startswith("--set backend.blue.replicas=-1: websys:backend.blue.replicas: ")
 
 
 def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 import pulumi
 import pulumi_docker as docker
 
+from components.postgres import ready_probe
 from components.swarm import task
 from websys import naming
 from websys.render import postgres as files
@@ -172,7 +173,7 @@ class SwarmPostgres(pulumi.ComponentResource):
                     ],
                     cap_drops=["ALL"],
                     healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
-                        tests=files.pg_isready_command(settings),
+                        tests=ready_probe(settings),
                         interval="10s",
                         timeout="5s",
                         retries=5,

@@ -167,16 +167,24 @@ def _run_program(program: Path) -> None:
     runpy.run_path(str(program), run_name="__main__")
 
 
-def record_plan(stack: str, config: StackConfig, program: Path = PROJECT_DIR / "__main__.py") -> Plan:
+def record_plan(
+    stack: str,
+    config: StackConfig,
+    program: Path = PROJECT_DIR / "__main__.py",
+    monitor: RecordingMonitor | None = None,
+) -> Plan:
     """Run `program` for `stack` with `config` and return what it registered.
 
     Runs in a fresh context so that repeated runs in one process share no Pulumi runtime state.
+    A caller that needs the requests as sent, secrets included (the engine tests, which create the
+    resources), passes its own `monitor` (made with `secret_leaves(config)`) and reads
+    `monitor.requests`; the Plan is redacted as ever.
     """
-    return contextvars.Context().run(_record, stack, config, program)
+    chosen = monitor or RecordingMonitor(secret_leaves(config))
+    return contextvars.Context().run(_record, stack, config, program, chosen)
 
 
-def _record(stack: str, config: StackConfig, program: Path) -> Plan:
-    monitor = RecordingMonitor(secret_leaves(config))
+def _record(stack: str, config: StackConfig, program: Path, monitor: RecordingMonitor) -> Plan:
     diagnostics = _Diagnostics()
     logger = logging.getLogger(f"websys.plan.{id(monitor)}")
     logger.propagate = False

@@ -1,0 +1,71 @@
+"""Recorded plans with their secret values, for creating their resources on a real engine.
+
+`websys plan --json` redacts every secret; a test that creates the containers needs the values
+(the passwords a database is initialised with must be the ones its clients get). The same recorder
+runs the program; its requests are read as sent, and matched to the redacted plan's resources.
+The values stay in memory: nothing here prints or writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime.rpc import _special_output_value_sig, _special_resource_sig, _special_secret_sig, _special_sig_key
+
+from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
+from websys.plan.recorder import RecordingMonitor, secret_leaves
+from websys.settings import stack_file_name
+from websys.stackfile import StackConfig, apply_override, read_stack_file
+
+
+def reveal(value: Any) -> Any:  # noqa: PLR0911 one return per kind of value
+    """A request's property value as plain data, secret values included."""
+    if isinstance(value, dict):
+        signature = value.get(_special_sig_key)
+        if signature == _special_secret_sig:
+            return reveal(value.get("value"))
+        if signature == _special_output_value_sig:
+            return reveal(value.get("value"))
+        if signature == _special_resource_sig:
+            return value.get("urn", "")
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    plan: Plan
+    inputs: dict[str, dict[str, Any]]  # by URN: the inputs as sent, secrets revealed
+
+    def resource(self, name: str, type_: str) -> PlannedResource:
+        matches = [r for r in self.plan.of_type(type_) if r.name == name]
+        assert len(matches) == 1, f"{len(matches)} {type_} named {name!r}"
+        return matches[0]
+
+
+def stack_config(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> StackConfig:
+    """The committed stack file with the values a test depends on set explicitly."""
+    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
+    for assignment in sets:
+        apply_override(config, assignment, secret=False, flag="--set")
+    for assignment in secrets:
+        apply_override(config, assignment, secret=True, flag="--secret")
+    return config
+
+
+def engine_plan(stack: str, config: StackConfig) -> EnginePlan:
+    monitor = RecordingMonitor(secret_leaves(config))
+    plan = record_plan(stack, config, monitor=monitor)
+    by_key = {(r.type, r.name, r.parent): r.urn for r in plan.resources}
+    inputs: dict[str, dict[str, Any]] = {}
+    for request in monitor.requests:
+        urn = by_key[(request.type, request.name, request.parent)]
+        inputs[urn] = reveal(json_format.MessageToDict(request.object)) if request.HasField("object") else {}
+    return EnginePlan(plan=plan, inputs=inputs)
