@@ -46,6 +46,7 @@ def _operators_data_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     read, _reads[:] = sorted(set(_reads)), []
     assert read == [], f"reads the committed stack files or plans without @pytest.mark.committed: {read}"
 
+
 # The engine tests' fixtures (a real Docker Engine and look-alike images): tests/engine/fixtures.py.
 pytest_plugins = ["tests.engine.fixtures"]
 
