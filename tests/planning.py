@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
-from websys.settings import Settings, parse_settings, stack_file_name
+from websys.settings import ENVIRONMENTS, Settings, parse_settings, stack_file_name
 from websys.stackfile import StackConfig, apply_override, read_stack_file
 
 CONTAINER = "docker:index/container:Container"
@@ -30,6 +30,10 @@ WEBSYS = [str(Path(sys.executable).with_name("websys"))]
 
 
 TEST_STACKS = Path(__file__).with_name("stacks")
+# Whether the running test may read the committed stack files and plans (tests/conftest.py sets it
+# from the `committed` marker; outside a test, e.g. in the benchmarks, they may).
+committed_allowed = True
+READS_A_STACK = ("plan", "render", "policy")
 
 
 def stack_file(stack: str) -> Path:
@@ -108,6 +112,12 @@ def env_of(container: PlannedResource) -> dict[str, str]:
 
 
 def run_websys(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    if args and args[0] in READS_A_STACK and not committed_allowed:
+        named = len(args) > 1 and args[1] in ENVIRONMENTS
+        assert not named or "--stack-file" in args, (
+            f"websys {' '.join(args[:2])} reads the committed stack file: pass --stack-file (tests/stacks), "
+            "or mark the test committed"
+        )
     return subprocess.run(
         [*WEBSYS, *args],
         capture_output=True,

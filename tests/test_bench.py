@@ -18,6 +18,7 @@ from websys.stackfile import StackConfig
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.committed
 def test_quick_critical_path_writes_the_results_file(tmp_path: Path) -> None:
     """A quick run writes its own results file (in the temporary directory), never the committed one."""
     committed = (PROJECT_DIR / "bench" / "results.json").read_bytes()

@@ -124,6 +124,7 @@ def test_unknown_stack_is_bad_input() -> None:
     assert "unknown stack 'qa'" in result.stderr
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize(
     ("args", "message"),
     [

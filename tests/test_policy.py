@@ -231,6 +231,7 @@ def test_the_swarm_plan_passes(swarm: PlanDoc, tmp_path: Path) -> None:
     assert code == 0
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize("rule", sorted(SWARM_BREAKS))
 def test_a_swarm_plan_that_breaks_a_rule_is_reported_by_that_rule(swarm: PlanDoc, rule: str, tmp_path: Path) -> None:
     plan = copy.deepcopy(swarm)

@@ -56,6 +56,7 @@ def test_the_named_stack_chooses_the_level(privileged: PlanDoc, tmp_path: Path) 
     assert code == 0
 
 
+@pytest.mark.committed
 def test_stack_and_plan_arguments(tmp_path: Path, stack_plans: dict[str, Plan]) -> None:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(stack_plans["staging"].to_json()))

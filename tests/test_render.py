@@ -287,6 +287,7 @@ def test_redis_server_runs_with_the_rendered_conf(rendered: dict[str, Rendered],
         log.close()
 
 
+@pytest.mark.committed
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     (tmp_path / "full").mkdir()

@@ -53,6 +53,7 @@ def test_production_has_the_guides_values() -> None:
     assert (s.frontend.replicas("blue"), s.backend.replicas("blue")) == (2, 3)
 
 
+@pytest.mark.committed
 def test_stack_files_hold_no_plaintext_secret() -> None:
     for stack in ("development", "staging", "production"):
         config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
@@ -140,7 +141,7 @@ def test_the_program_itself_refuses_bad_config_with_the_same_line() -> None:
 def _one_line_error(stack: str, assignment: str) -> tuple[int, str]:
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exited:
-        load_stack_config(stack, sets=[assignment])
+        load_stack_config(stack, sets=[assignment], stack_file=stack_file(stack))
     return int(exited.value.code or 0), stderr.getvalue()
 
 

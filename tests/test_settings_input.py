@@ -24,7 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tests.planning import run_websys
+from tests.planning import run_websys, stack_file
 from websys.cli.common import load_stack_config
 from websys.plan import PROJECT_DIR, record_plan
 from websys.settings import Settings, SettingsError, parse_settings
@@ -539,10 +539,19 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
 
 
 def test_set_errors_name_the_option_not_the_stack_file(tmp_path: Path) -> None:
-    result = run_websys("plan", "development", "--set", "backend.blue.replicas=x")
+    result = run_websys(
+        "plan", "development", "--stack-file", str(stack_file("development")), "--set", "backend.blue.replicas=x"
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("--set backend.blue.replicas=x: websys:backend.blue.replicas: "), result.stderr
-    secret = run_websys("plan", "development", "--secret", f"backend.blue.replicas={SECRET}")
+    secret = run_websys(
+        "plan",
+        "development",
+        "--stack-file",
+        str(stack_file("development")),
+        "--secret",
+        f"backend.blue.replicas={SECRET}",
+    )
     assert secret.returncode == 2
     assert secret.stderr.startswith("--secret backend.blue.replicas: websys:backend.blue.replicas: "), secret.stderr
     assert SECRET not in secret.stderr

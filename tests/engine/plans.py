@@ -15,10 +15,10 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime.rpc import _special_output_value_sig, _special_resource_sig, _special_secret_sig, _special_sig_key
 
-from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
+from tests import planning
+from websys.plan import Plan, PlannedResource, record_plan
 from websys.plan.recorder import RecordingMonitor, secret_leaves
-from websys.settings import stack_file_name
-from websys.stackfile import StackConfig, apply_override, read_stack_file
+from websys.stackfile import StackConfig
 
 
 def reveal(value: Any) -> Any:  # noqa: PLR0911 one return per kind of value
@@ -51,13 +51,8 @@ class EnginePlan:
 
 
 def stack_config(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> StackConfig:
-    """The committed stack file with the values a test depends on set explicitly."""
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    for assignment in secrets:
-        apply_override(config, assignment, secret=True, flag="--secret")
-    return config
+    """The tests' own stack file (tests/stacks) with the values a test depends on set explicitly."""
+    return planning.stack_config(stack, sets, secrets)
 
 
 def engine_plan(stack: str, config: StackConfig) -> EnginePlan:
