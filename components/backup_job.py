@@ -31,6 +31,7 @@ class BackupJobArgs:
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]  # secret
     endpoint_url: str | None  # an S3-compatible endpoint as the container sees it; None for AWS
+    image_id: pulumi.Input[str] | None = None  # a built image (components/images.py); None: pull settings.image
 
 
 def _variable(env: dict[str, str], key: str) -> str:
@@ -57,7 +58,9 @@ class BackupJob(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+        image_id = args.image_id
+        if image_id is None:
+            image_id = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child).image_id
         has_key = args.kms_key_arn is not None
         resolved = pulumi.Output.all(args.bucket_name, args.kms_key_arn, args.access_key_id).apply(
             lambda values: job_environment(settings, values[0], values[1], args.endpoint_url, values[2])
@@ -74,7 +77,7 @@ class BackupJob(pulumi.ComponentResource):
             name,
             name=self.container_name,
             hostname=self.container_name,
-            image=image.image_id,
+            image=image_id,
             command=[*COMMAND, "--part-size-mb", str(settings.part_size_mb)],
             envs=envs,
             user="1000:1000",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +39,7 @@ def deploy_backups(
     data_network: pulumi.Input[str],
     secrets: StackSecrets,
     with_docker: pulumi.ResourceOptions,
+    built_images: Mapping[str, pulumi.Output[str]],
 ) -> Backups:
     env, backup = settings.environment, settings.backup
     emulator = None
@@ -71,6 +73,7 @@ def deploy_backups(
             access_key_id=storage.access_key_id,
             secret_access_key=storage.secret_access_key,
             endpoint_url=job_endpoint,
+            image_id=built_images.get(backup.image),
         ),
         opts=with_docker,
     )

@@ -5,7 +5,7 @@ A function, not a component: the resources keep the names and parents they have 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -49,7 +49,10 @@ class HostPlatform:
 
 
 def deploy_host_platform(
-    settings: Settings, secrets: StackSecrets, with_docker: pulumi.ResourceOptions
+    settings: Settings,
+    secrets: StackSecrets,
+    with_docker: pulumi.ResourceOptions,
+    built_images: Mapping[str, pulumi.Output[str]],
 ) -> HostPlatform:
     """Networks, the data tier and the app colors; the edge comes with `add_edge`, once whatever else
     nginx serves (Grafana) exists."""
@@ -94,6 +97,7 @@ def deploy_host_platform(
                 *app_env.env_list(app_env.backend_plain_environment(settings)),
                 *backend_secret_variables,
             ],
+            built_images=built_images,
         ),
         # Its containers are created once the PostgreSQL primary and Redis are healthy.
         opts=pulumi.ResourceOptions.merge(
@@ -109,6 +113,7 @@ def deploy_host_platform(
             logging=settings.logging,
             networks=[network.edge_network_name],
             environment_variables=app_env.env_list(app_env.frontend_environment(settings)),
+            built_images=built_images,
         ),
         opts=with_docker,
     )

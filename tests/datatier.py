@@ -16,18 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.live_servers import PG_BINDIR, free_port
-from websys.plan import PROJECT_DIR
-from websys.settings import Settings, parse_settings, stack_file_name
-from websys.stackfile import apply_override, read_stack_file
 
 IS_ROOT = os.geteuid() == 0
-
-
-def settings_for(stack: str, sets: Sequence[str] = ()) -> Settings:
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
 def pg_binary(name: str) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitoring.targets import grafana_name
+from tests.planning import stack_settings
 from websys import naming
-from websys.plan import PROJECT_DIR
 from websys.push import NGINX_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.render.nginx import NginxRuntime, render_nginx, render_nginx_bootstrap
-from websys.settings import COLORS, Settings, parse_settings, stack_file_name
-from websys.stackfile import apply_override, read_stack_file
+from websys.settings import COLORS, Settings
 
 REPLICA_SCRIPT = Path(__file__).with_name("edge_replica.py")
 SERVICES = ("frontend", "backend")
@@ -43,14 +43,6 @@ def nginx_binary() -> str:
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     assert found, "nginx is not installed: run scripts/install-system-packages.sh"
     return found
-
-
-def stack_settings(stack: str, sets: Sequence[str] = ()) -> Settings:
-    """A stack's settings through the real loader, with `--set`-style overrides."""
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
 def free_port() -> int:
@@ -134,6 +126,15 @@ class PushResult:
     returncode: int
     stdout: str
     stderr: str
+    started: float = 0.0
+    finished: float = 0.0  # time.monotonic() when the push script returned
+
+    def switch_ms(self) -> tuple[int, int | None]:
+        """What nginx-apply.sh reports: milliseconds until every new request was served by the new
+        configuration, and until the old workers had finished (None: still finishing)."""
+        found = re.search(r"new configuration after (\d+) ms; (?:old workers finished .* after (\d+) ms)?", self.stdout)
+        assert found, f"no switch time in {self.stdout!r}"
+        return int(found[1]), int(found[2]) if found[2] else None
 
 
 @dataclass
@@ -279,6 +280,7 @@ class LiveEdge:
             ),
             **overrides,
         }
+        started = time.monotonic()
         done = subprocess.run(
             ["/bin/sh", "-c", script_text(PUSH_SCRIPT)],
             env=environment,
@@ -287,7 +289,17 @@ class LiveEdge:
             timeout=timeout,
             check=False,
         )
-        return PushResult(done.returncode, done.stdout, done.stderr)
+        return PushResult(done.returncode, done.stdout, done.stderr, started, time.monotonic())
+
+    def workers(self) -> dict[int, str]:
+        """nginx's worker processes (the master's children) and their process titles."""
+        assert self.process is not None
+        found: dict[int, str] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                if int(stat.read_text().rsplit(") ", 1)[1].split()[1]) == self.process.pid:
+                    found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return found
 
     def activate(self, color: str) -> None:
         """Route to `color` through the checked push, and wait until every response is from it."""
@@ -362,36 +374,60 @@ def run_load(
     time_limit: float = 120,
 ) -> LoadResult:
     """`total` GETs from `threads` clients; `action` runs (concurrently) once `action_after` are done."""
-    context = edge.tls_context()
-    responses: list[Response] = []
-    lock = threading.Lock()
-    issued = 0
-    deadline = time.monotonic() + time_limit
+    with Load(edge, threads, paths, time_limit) as load:
+        load.wait_for(action_after)
+        action_started = time.monotonic()
+        action()
+        action_finished = time.monotonic()
+        load.wait_for(total)
+    return LoadResult(load.responses(), action_started, action_finished)
 
-    def worker() -> None:
-        nonlocal issued
-        while time.monotonic() < deadline:
-            with lock:
-                if issued >= total:
-                    return
-                number = issued
-                issued += 1
-            response = fetch(edge.https_port, paths[number % len(paths)], context)
-            with lock:
-                responses.append(response)
 
-    workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for thread in workers:
-        thread.start()
-    while time.monotonic() < deadline:
-        with lock:
-            if len(responses) >= action_after:
-                break
-        time.sleep(0.005)
-    action_started = time.monotonic()
-    action()
-    action_finished = time.monotonic()
-    for thread in workers:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(t.is_alive() for t in workers), "the load did not finish in time"
-    return LoadResult(sorted(responses, key=lambda r: r.started), action_started, action_finished)
+class Load:
+    """GETs from `threads` clients, each a new TLS connection, from `with` until its end (or the
+    time limit, which fails the test): actions run in the test's thread meanwhile."""
+
+    def __init__(
+        self, edge: LiveEdge, threads: int = 4, paths: Sequence[str] = ("/", "/api/items"), time_limit: float = 120
+    ) -> None:
+        self.port, self.context, self.paths = edge.https_port, edge.tls_context(), paths
+        self.deadline = time.monotonic() + time_limit
+        self.lock = threading.Lock()
+        self.done: list[Response] = []
+        self.issued = 0
+        self.stopped = threading.Event()
+        self.workers = [threading.Thread(target=self.worker, daemon=True) for _ in range(threads)]
+
+    def worker(self) -> None:
+        while not self.stopped.is_set() and time.monotonic() < self.deadline:
+            with self.lock:
+                number = self.issued
+                self.issued += 1
+            response = fetch(self.port, self.paths[number % len(self.paths)], self.context)
+            with self.lock:
+                self.done.append(response)
+
+    def __enter__(self) -> Load:
+        for thread in self.workers:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        for thread in self.workers:
+            thread.join(timeout=max(0.0, self.deadline - time.monotonic()) + 15)
+        assert not any(t.is_alive() for t in self.workers), "the load did not finish in time"
+
+    def count(self, started_after: float = 0.0) -> int:
+        with self.lock:
+            return sum(1 for r in self.done if r.started > started_after)
+
+    def wait_for(self, count: int, started_after: float = 0.0) -> None:
+        """Until `count` responses of requests started after `started_after` are in."""
+        while self.count(started_after) < count:
+            assert time.monotonic() < self.deadline, "the load did not finish in time"
+            time.sleep(0.005)
+
+    def responses(self) -> list[Response]:
+        with self.lock:
+            return sorted(self.done, key=lambda r: r.started)

@@ -8,16 +8,14 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitoring.files import RenderedFile, monitoring_files
-from websys.plan import PROJECT_DIR
-from websys.settings import Settings, parse_settings, stack_file_name
-from websys.stackfile import apply_override, read_stack_file
+from websys.settings import Settings
 
 # Every receiver kind at once, with its credentials as secrets (as `--secret` gives them).
 ALL_RECEIVERS = [
@@ -31,15 +29,6 @@ RECEIVER_SECRETS = [
     "alertSlackWebhookUrl=https://hooks.slack.com/services/T0/B0/secret",
     "alertEmailPassword=smtp-password-for-test",
 ]
-
-
-def settings_for(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> Settings:
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    for assignment in secrets:
-        apply_override(config, assignment, secret=True, flag="--secret")
-    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
 def render_into(directory: Path, settings: Settings) -> list[RenderedFile]:

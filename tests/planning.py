@@ -1,4 +1,11 @@
-"""Test helpers: recorded plans (in process, through the same recorder as `websys plan`) and the CLI."""
+"""Test helpers: the tests' stack files, recorded plans (in process, through the same recorder as
+`websys plan`) and the CLI.
+
+Tests own their fixtures. The committed `Pulumi.<stack>.yaml` are the operators' data: tests check
+only that they load, pass the policy pack and match their plan snapshots (`committed_plan`). Every
+other test reads the tests' own stack files, `tests/stacks/Pulumi.<stack>.yaml` (`stack_file`), with
+`--set`-style overrides for the values the case needs (`stack_config`, `plan_for`), or writes a
+derived one where a command needs a file (`write_stack_file`)."""
 
 from __future__ import annotations
 
@@ -9,9 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
-from websys.settings import stack_file_name
-from websys.stackfile import apply_override, read_stack_file
+from websys.settings import Settings, parse_settings, stack_file_name
+from websys.stackfile import StackConfig, apply_override, read_stack_file
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -20,13 +29,60 @@ RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 WEBSYS = [str(Path(sys.executable).with_name("websys"))]
 
 
-def plan_for(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> Plan:
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
+TEST_STACKS = Path(__file__).with_name("stacks")
+
+
+def stack_file(stack: str) -> Path:
+    """The tests' own stack file of `stack` (the name is the committed one's, as messages cite it)."""
+    return TEST_STACKS / stack_file_name(stack)
+
+
+def stack_config(
+    stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = (), path: Path | None = None
+) -> StackConfig:
+    """The tests' stack file (or `path`) with `--set`/`--secret`-style overrides applied."""
+    config = read_stack_file(path or stack_file(stack))
     for assignment in sets:
         apply_override(config, assignment, secret=False, flag="--set")
     for assignment in secrets:
         apply_override(config, assignment, secret=True, flag="--secret")
-    return record_plan(stack, config)
+    return config
+
+
+def stack_settings(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> Settings:
+    """The settings of the tests' stack file with overrides, through the real loader."""
+    config = stack_config(stack, sets, secrets)
+    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys), source=config.source)
+
+
+def write_stack_file(directory: Path, stack: str, sets: Sequence[str] = (), source: Path | None = None) -> Path:
+    """A stack file derived from the tests' one (or `source`) with `sets` (`K=V`, V as YAML) written
+    into it, for commands that read a file (`--stack-file`); named like the committed one, in
+    `directory`. Comments are not kept."""
+    document = yaml.safe_load((source or stack_file(stack)).read_text(encoding="utf-8"))
+    for assignment in sets:
+        key, _, value = assignment.partition("=")
+        node = document["config"]
+        first, *rest = key.split(".")
+        path = [f"websys:{first}", *rest]
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(value)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = directory / stack_file_name(stack)
+    written.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return written
+
+
+def plan_for(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = ()) -> Plan:
+    """The recorded plan of the tests' stack file with overrides."""
+    return record_plan(stack, stack_config(stack, sets, secrets))
+
+
+def committed_plan(stack: str) -> Plan:
+    """The recorded plan of the committed (operators') stack file: only for checks that must hold
+    for any operator's values (it loads, passes policy, matches its snapshot)."""
+    return record_plan(stack, read_stack_file(PROJECT_DIR / stack_file_name(stack)))
 
 
 def containers(plan: Plan, service: str | None = None, color: str | None = None) -> list[PlannedResource]:

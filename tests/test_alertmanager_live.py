@@ -12,15 +12,18 @@ from typing import Any
 import pytest
 
 from monitoring.alertmanager import render_alertmanager_config, secret_files
-from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, free_port, run, running_server, settings_for, tool
+from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, free_port, run, running_server, tool
+from tests.planning import stack_settings
 from websys.settings import Settings
+
+pytestmark = pytest.mark.live
 
 TARGET = "websys-production-postgres-exporter-primary:9187"
 
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return settings_for("production", ALL_RECEIVERS, RECEIVER_SECRETS)
+    return stack_settings("production", ALL_RECEIVERS, RECEIVER_SECRETS)
 
 
 @pytest.fixture(scope="module")

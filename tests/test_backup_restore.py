@@ -26,6 +26,8 @@ from tests.live_servers import PG_BINDIR, MotoServer, PostgresServer, running_mo
 from tests.planning import WEBSYS, run_websys
 from websys.plan import PROJECT_DIR
 
+pytestmark = pytest.mark.live
+
 MB = 1_000_000
 MANIFEST_KEY = "test-manifest-key-" + uuid.uuid4().hex
 CLIENT_ENV = {

@@ -27,15 +27,14 @@ from tests.datatier import (
     new_password,
     pg_env,
     run_as_postgres,
-    settings_for,
 )
 from tests.live_servers import PG_BINDIR, MotoServer, running_moto
-from tests.planning import run_websys
+from tests.planning import run_websys, stack_settings
 from websys.backup.job_env import database_url
 from websys.render import postgres as files
 from websys.settings import Settings
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.live]
 MANIFEST_KEY = "roles-test-manifest-key-" + uuid.uuid4().hex
 
 
@@ -84,7 +83,7 @@ def _write(path: Path, text: str, mode: int = 0o444) -> Path:
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Deployed]:
-    settings = settings_for("production", ["dataNetwork.subnet=127.0.0.0/24"])  # loopback as the data network
+    settings = stack_settings("production", ["dataNetwork.subnet=127.0.0.0/24"])  # loopback as the data network
     root = Path(tempfile.mkdtemp(prefix="websys-backup-roles-"))
     give_to_postgres(root)
     server: PgServer | None = None

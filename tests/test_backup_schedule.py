@@ -20,6 +20,8 @@ from websys.backup.errors import BackupError
 from websys.backup.schedule import CronError, parse_cron
 from websys.plan import PROJECT_DIR
 
+pytestmark = pytest.mark.live
+
 NOW = datetime(2026, 11, 30, 13, 22, 45, tzinfo=UTC)  # a Monday
 
 

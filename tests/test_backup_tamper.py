@@ -14,6 +14,8 @@ import json
 import subprocess
 import uuid
 
+import pytest
+
 from tests.live_servers import MotoServer, PostgresServer
 from tests.test_backup_restore import (  # noqa: F401 the fixtures are used by name
     SAMPLE_SCHEMA,
@@ -29,6 +31,8 @@ from tests.test_backup_restore import (  # noqa: F401 the fixtures are used by n
     sample_db,
     websys,
 )
+
+pytestmark = pytest.mark.live
 
 
 def manifest_of(moto: MotoServer, bucket: str, key: str) -> bytes:

@@ -111,8 +111,8 @@ def test_cli_diff_between_files(tmp_path: Path, stack_plans: dict[str, Plan]) ->
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_committed_snapshots_are_fresh(stack_plans: dict[str, Plan], stack: str) -> None:
-    problem = stale_snapshot(snapshot_path(PROJECT_DIR, stack), stack_plans[stack])
+def test_committed_snapshots_are_fresh(committed_plans: dict[str, Plan], stack: str) -> None:
+    problem = stale_snapshot(snapshot_path(PROJECT_DIR, stack), committed_plans[stack])
     assert problem is None, problem
 
 

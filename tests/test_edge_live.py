@@ -14,13 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_support import LiveEdge, Response, fetch, make_certificate, run_load
+from tests.edge_support import LiveEdge, Load, PushResult, Response, make_certificate, run_load
+from websys.settings import COLORS, Color
 
 # Bounded: each test, fixture included, must end within this many seconds.
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.live]
 
-SWITCH_LOAD = 5200
+# Switches back and forth under load, each followed by SETTLE responses before the next.
+SWITCHES = 30
+SETTLE = 25
+SWITCH_CLIENTS = 8
 FAILOVER_LOAD = 2400
+STOP_LOAD = 900
 REQUIRED_HEADERS = {
     "strict-transport-security": "max-age=63072000; includeSubDomains",
     "x-content-type-options": "nosniff",
@@ -186,27 +191,62 @@ def test_a_bad_key_or_no_certificate_changes_nothing(edge: LiveEdge, tmp_path: P
     assert all(edge.get(path).color == "blue" for path in ("/", "/api/items") * 5)
 
 
-def test_switch_blue_to_green_under_load_fails_no_request(edge: LiveEdge) -> None:
+def test_thirty_switches_under_load_send_no_new_request_to_the_old_color(edge: LiveEdge) -> None:
+    """Once a push returns, every request started after it is served by the color it switched to:
+    nginx-apply.sh waits until no worker of the previous configuration accepts."""
     edge.activate("blue")
-    pushes = []
+    colors: list[Color] = ["green", "blue"] * (SWITCHES // 2)
+    configs = {color: edge.render(color) for color in COLORS}
+    pushes: list[tuple[Color, PushResult]] = []
+    still_accepting: list[int] = []
+    with Load(edge, threads=SWITCH_CLIENTS) as load:
+        load.wait_for(SETTLE)
+        for color in colors:
+            before = edge.workers()
+            pushes.append((color, edge.push(configs[color])))
+            after = edge.workers()
+            # No worker of the previous configuration may still accept (its title says when it stops).
+            still_accepting += [pid for pid in before if pid in after and "shutting down" not in after[pid]]
+            load.wait_for(SETTLE, started_after=pushes[-1][1].finished)
+    edge.active = colors[-1]
+    assert [(color, p.returncode, p.stderr) for color, p in pushes if p.returncode] == []
+    assert still_accepting == [], "old workers still accepted when the push returned"
+    responses = load.responses()
+    assert [r.error or r.status for r in responses if not r.ok] == []
+    # Between the return of push i and the start of push i+1, only push i's color may answer.
+    wrong: list[tuple[int, str, str | None]] = []
+    for i, (color, push) in enumerate(pushes):
+        until = pushes[i + 1][1].started if i + 1 < len(pushes) else float("inf")
+        window = [r for r in responses if push.finished < r.started < until]
+        assert len(window) >= SETTLE
+        wrong += [(i, color, r.color) for r in window if r.color != color]
+    assert wrong == [], "responses started after a push returned came from the old color"
+    assert [p for r in responses if (p := header_problems(r))] == []
+    times = [push.switch_ms() for _, push in pushes]
+    assert all(drained is not None and drained < 10_000 for _, drained in times), times
 
-    def switch() -> None:
+
+def test_the_old_color_stopped_as_soon_as_the_push_returns_loses_no_request(edge: LiveEdge) -> None:
+    edge.activate("blue")
+    old = [r for r in edge.replicas if r.color == "blue"]
+    assert {r.service for r in old} == {"frontend", "backend"}
+    pushes: list[PushResult] = []
+
+    def switch_and_stop_blue() -> None:
         pushes.append(edge.push(edge.render("green")))
+        for replica in old:  # SIGKILL: harsher than `docker stop`, which lets a replica finish
+            replica.kill()
 
-    load = run_load(edge, SWITCH_LOAD, switch, action_after=SWITCH_LOAD // 3)
-    assert pushes[0].returncode == 0, pushes[0].stderr
-    edge.active = "green"
-    assert len(load.responses) == SWITCH_LOAD
-    assert [r.error or r.status for r in load.failures] == []
-    before = [r.color for r in load.responses if r.started < load.action_started]
-    after = [r.color for r in load.responses if r.started > load.action_finished]
-    assert before
-    assert set(before) == {"blue"}
-    assert len(after) > 1000
-    assert set(after) == {"green"}, "a response started after the push returned came from blue"
-    assert [p for r in load.responses if (p := header_problems(r))] == []
-    context = edge.tls_context()
-    assert {fetch(edge.https_port, path, context).color for path in ("/", "/api/items") * 50} == {"green"}
+    try:
+        load = run_load(edge, STOP_LOAD, switch_and_stop_blue, action_after=STOP_LOAD // 3)
+        edge.active = "green"
+        assert pushes[0].returncode == 0, pushes[0].stderr
+        assert [r.error or r.status for r in load.failures] == []
+        assert {r.color for r in load.responses if r.started > pushes[0].finished} == {"green"}
+        assert pushes[0].switch_ms()[1] is not None, pushes[0].stdout  # old workers had finished
+    finally:
+        for replica in old:
+            replica.start()
 
 
 def test_a_dead_replica_of_the_active_color_costs_no_request(edge: LiveEdge) -> None:

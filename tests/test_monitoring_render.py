@@ -14,7 +14,8 @@ from monitoring.promql import expand_grafana_macros, metric_names
 from monitoring.rules import alert_rules, render_rules, render_rules_tests
 from monitoring.targets import scrape_jobs
 from tests.edge_support import make_certificate
-from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, render_into, run, settings_for, tool
+from tests.monitoring_support import ALL_RECEIVERS, RECEIVER_SECRETS, render_into, run, tool
+from tests.planning import stack_settings
 from websys.plan import PROJECT_DIR
 from websys.settings import ENVIRONMENTS, Settings
 
@@ -28,7 +29,7 @@ VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     stack, sets, secrets = VARIANTS[request.param]
-    settings = settings_for(stack, sets, secrets)
+    settings = stack_settings(stack, sets, secrets)
     directory = tmp_path_factory.mktemp(f"render-{request.param}")
     render_into(directory, settings)
     return settings, directory
@@ -61,7 +62,7 @@ def test_amtool_checks_the_alertmanager_config(rendered: tuple[Settings, Path]) 
 
 
 def test_receivers_credentials_are_files_not_values(tmp_path: Path) -> None:
-    settings = settings_for("production", ALL_RECEIVERS, RECEIVER_SECRETS)
+    settings = stack_settings("production", ALL_RECEIVERS, RECEIVER_SECRETS)
     render_into(tmp_path, settings)
     text = "\n".join(path.read_text() for path in tmp_path.rglob("*") if path.is_file())
     for secret in RECEIVER_SECRETS:
@@ -73,8 +74,8 @@ def test_receivers_credentials_are_files_not_values(tmp_path: Path) -> None:
 
 def test_rule_tests_fail_when_a_rule_disagrees_with_them(tmp_path: Path) -> None:
     """The unit tests can fail: rules rendered at 90% CPU do not fire where the 80% tests expect."""
-    tests_at_80 = settings_for("production")
-    rules_at_90 = settings_for("production", ["monitoring.thresholds={cpuPercent: 90}"])
+    tests_at_80 = stack_settings("production")
+    rules_at_90 = stack_settings("production", ["monitoring.thresholds={cpuPercent: 90}"])
     (tmp_path / "rules").mkdir()
     (tmp_path / "tests").mkdir()
     (tmp_path / "rules/websys.rules.yml").write_text(render_rules(rules_at_90))
@@ -85,7 +86,7 @@ def test_rule_tests_fail_when_a_rule_disagrees_with_them(tmp_path: Path) -> None
 
 
 def test_every_rule_fires_and_stays_quiet_at_its_threshold_with_severity_and_hints() -> None:
-    rules = alert_rules(settings_for("production"))
+    rules = alert_rules(stack_settings("production"))
     names = [rule.name for rule in rules]
     assert len(names) == len(set(names))
     for required in (
@@ -119,7 +120,7 @@ def test_every_rule_fires_and_stays_quiet_at_its_threshold_with_severity_and_hin
 
 
 def test_guide_alerts_are_made_correct() -> None:
-    rules = {rule.name: rule for rule in alert_rules(settings_for("production"))}
+    rules = {rule.name: rule for rule in alert_rules(stack_settings("production"))}
     assert "node_cpu_seconds_total" in rules["HighCPUUsage"].expr
     assert rules["HighCPUUsage"].for_ == "5m"
     assert (rules["DatabaseConnectionError"].expr, rules["DatabaseConnectionError"].for_) == ("pg_up == 0", "1m")
@@ -185,13 +186,13 @@ def test_rules_and_dashboards_name_only_metrics_a_scraped_program_provides(rende
 
 
 def test_metric_name_check_would_catch_the_guides_metrics() -> None:
-    known = _known_metrics(settings_for("production"))
+    known = _known_metrics(stack_settings("production"))
     for guide_expr in ("cpu_usage_percent > 80", "postgres_up == 0", "http_request_error_rate > 0.05"):
         assert not metric_names(guide_expr) <= known
 
 
 def test_dashboards_cover_the_guides_groups() -> None:
-    specs = {spec.uid.rsplit("-", 1)[1]: spec for spec in dashboards(settings_for("production"))}
+    specs = {spec.uid.rsplit("-", 1)[1]: spec for spec in dashboards(stack_settings("production"))}
     titles = {key: " ".join(p.title.lower() for row in spec.rows for p in row.panels) for key, spec in specs.items()}
     for word in ("cpu", "memory", "disk", "network"):
         assert word in titles["system"]
@@ -201,17 +202,17 @@ def test_dashboards_cover_the_guides_groups() -> None:
         assert word in titles["database"]
 
 
-def test_readme_alerts_table_lists_every_rule() -> None:
-    readme = (PROJECT_DIR / "README.md").read_text()
-    table = readme[readme.index("### Alerts") : readme.index("### Dashboards")]
-    for rule in alert_rules(settings_for("production")):
+def test_the_monitoring_pages_alerts_table_lists_every_rule() -> None:
+    page = (PROJECT_DIR / "docs" / "monitoring.md").read_text()
+    table = page[page.index("## Alerts") : page.index("## Dashboards")]
+    for rule in alert_rules(stack_settings("production")):
         assert f"| `{rule.name}` | {rule.severity} |" in table
 
 
 def test_on_swarm_the_backend_tasks_are_found_by_dns(tmp_path: Path) -> None:
     """A Swarm service has no per-replica container names: Prometheus asks Docker's DNS for its tasks."""
     crt, key = make_certificate(tmp_path)
-    settings = settings_for(
+    settings = stack_settings(
         "production",
         ["platform=swarm"],
         [f"tlsCertificate={crt.read_text()}", f"tlsPrivateKey={key.read_text()}"],

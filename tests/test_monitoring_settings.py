@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.monitoring_support import settings_for
-from tests.planning import run_websys
+from tests.planning import run_websys, stack_file, stack_settings
 from websys.settings import SECRET_KEYS, SettingsError
 
 
 def test_per_stack_values() -> None:
-    development, staging, production = (settings_for(s) for s in ("development", "staging", "production"))
+    development, staging, production = (stack_settings(s) for s in ("development", "staging", "production"))
     assert development.monitoring.enabled
     assert development.monitoring.receivers.configured == []
     assert (staging.monitoring.retention_days, production.monitoring.retention_days) == (15, 30)
@@ -62,7 +61,7 @@ def test_receiver_credentials_are_secret_keys() -> None:
 )
 def test_bad_monitoring_settings_are_refused(stack: str, sets: list[str], key: str, reason: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        settings_for(stack, sets)
+        stack_settings(stack, sets)
     message = str(caught.value)
     assert message.startswith(f"Pulumi.{stack}.yaml: websys:{key}: "), message
     assert reason in message
@@ -70,7 +69,9 @@ def test_bad_monitoring_settings_are_refused(stack: str, sets: list[str], key: s
 
 
 def test_the_command_refuses_monitoring_off_in_production_with_one_line() -> None:
-    result = run_websys("plan", "production", "--set", "monitoring.enabled=false")
+    result = run_websys(
+        "plan", "production", "--stack-file", str(stack_file("production")), "--set", "monitoring.enabled=false"
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip() == (

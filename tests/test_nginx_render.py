@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from monitoring.targets import grafana_name
-from tests.edge_support import make_certificate, nginx_binary, stack_settings
+from tests.edge_support import make_certificate, nginx_binary
+from tests.planning import stack_settings
 from websys.render.nginx import (
     CERTIFICATE_PATH,
     CONFIG_PATH,

@@ -71,8 +71,9 @@ def test_healthchecks_probe_the_configured_paths(stack_plans: dict[str, Plan], s
     plan = stack_plans[stack]
     backend = containers(plan, "backend")[0].inputs["healthcheck"]
     frontend = containers(plan, "frontend")[0].inputs["healthcheck"]
-    assert "http://127.0.0.1:8000/health" in " ".join(backend["tests"])
-    assert '"http://127.0.0.1:3000/"' in " ".join(frontend["tests"])
+    # The image's `websys-healthcheck` program probes the URL (docs/reference-app.md).
+    assert backend["tests"] == ["CMD", "websys-healthcheck", "http://127.0.0.1:8000/health"]
+    assert frontend["tests"] == ["CMD", "websys-healthcheck", "http://127.0.0.1:3000/"]
     assert (backend["interval"], backend["timeout"], backend["retries"]) == ("30s", "10s", 3)
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.planning import CONTAINER, NETWORK, plan_for, run_websys
-from websys.plan import PROJECT_DIR, SECRET, Plan, PlannedResource
+from tests.planning import CONTAINER, NETWORK, plan_for, run_websys, stack_config, stack_file
+from websys.plan import SECRET, Plan, PlannedResource
 from websys.plan.mocks import _generated_text
 from websys.settings import SettingsError, parse_settings
-from websys.stackfile import apply_override, read_stack_file
 
 STACKS = ["development", "staging", "production"]
 AWS_PROVIDER_SUFFIX = "::pulumi:providers:aws::aws"
@@ -229,8 +228,7 @@ def test_aes256_encryption_needs_no_key() -> None:
     ],
 )
 def test_bad_backup_settings_are_one_line(assignment: str, message: str) -> None:
-    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
-    apply_override(config, assignment, secret=False, flag="--set")
+    config = stack_config("development", [assignment])
     with pytest.raises(SettingsError) as raised:
         parse_settings("development", config.engine_form(), sorted(config.secret_keys), source=config.source)
     assert str(raised.value).startswith("Pulumi.development.yaml: ")
@@ -238,7 +236,9 @@ def test_bad_backup_settings_are_one_line(assignment: str, message: str) -> None
 
 
 def test_bad_backup_setting_stops_websys_plan_with_one_line() -> None:
-    result = run_websys("plan", "production", "--set", "backup.logRetention.auditDays=0")
+    result = run_websys(
+        "plan", "production", "--stack-file", str(stack_file("production")), "--set", "backup.logRetention.auditDays=0"
+    )
     assert result.returncode == 2
     assert result.stderr == (
         "--set backup.logRetention.auditDays=0: websys:backup.logRetention.auditDays: "

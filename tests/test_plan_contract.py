@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.planning import RANDOM_PASSWORD, run_websys
+from tests.planning import RANDOM_PASSWORD, run_websys, stack_file
 from websys.plan import SECRET, Plan
 
 
@@ -33,6 +33,8 @@ def test_a_secret_passed_on_the_command_line_never_appears(tmp_path: Path) -> No
     result = run_websys(
         "plan",
         "production",
+        "--stack-file",
+        str(stack_file("production")),
         "--json",
         "--out",
         str(out),
@@ -52,8 +54,9 @@ def test_a_secret_passed_on_the_command_line_never_appears(tmp_path: Path) -> No
 
 
 def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
-    first = run_websys("plan", "staging", "--json")
-    second = run_websys("plan", "staging", "--json", env={"PYTHONHASHSEED": "12345"})
+    staging = ("plan", "staging", "--stack-file", str(stack_file("staging")), "--json")
+    first = run_websys(*staging)
+    second = run_websys(*staging, env={"PYTHONHASHSEED": "12345"})
     assert first.returncode == 0
     assert second.returncode == 0
     assert first.stdout == second.stdout
@@ -77,19 +80,41 @@ def test_plan_json_shape_and_byte_identical_runs(tmp_path: Path) -> None:
 
 
 def test_no_deprecation_warning_anywhere() -> None:
-    result = run_websys("plan", "production", "--json", env={"PYTHONWARNINGS": "error::DeprecationWarning"})
+    result = run_websys(
+        "plan",
+        "production",
+        "--stack-file",
+        str(stack_file("production")),
+        "--json",
+        env={"PYTHONWARNINGS": "error::DeprecationWarning"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
 
 def test_summary_lists_resources_by_component() -> None:
-    result = run_websys("plan", "production")
+    result = run_websys("plan", "production", "--stack-file", str(stack_file("production")))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("websys/production: ")
     assert "  websys:app:AppService  backend" in lines
     backend_block = lines[lines.index("  websys:app:AppService  backend") + 1 :]
     assert backend_block[0].split() == ["3", "docker:index/container:Container"]
+
+
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    for out, reason in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "notes.txt" / "plan.json", f"{tmp_path / 'notes.txt'} is not a directory"),
+    ):
+        result = run_websys("plan", "staging", "--stack-file", str(stack_file("staging")), "--out", str(out))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"websys plan: --out {out}: {reason}"), result.stderr
+        assert result.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_unknown_stack_is_bad_input() -> None:

@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from tests.datatier import settings_for
-from tests.planning import NETWORK, REMOTE_IMAGE, containers, network_names, plan_for
+from tests.planning import NETWORK, REMOTE_IMAGE, containers, network_names, plan_for, stack_settings
 from websys.plan import SECRET, Plan, PlannedResource
 from websys.render import postgres as pg_files
 from websys.render import redis as redis_files
@@ -67,7 +66,7 @@ def test_backend_reaches_the_data_tier_by_the_names_its_urls_use(stack_plans: di
 @pytest.mark.parametrize("stack", STACKS)
 def test_data_containers_are_hardened_and_limited(stack_plans: dict[str, Plan], stack: str) -> None:
     plan = stack_plans[stack]
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     for container in containers(plan, "postgres") + containers(plan, "redis"):
         inputs = container.inputs
         service = "postgres" if container.name.startswith("postgres") else "redis"
@@ -99,7 +98,7 @@ def test_data_containers_are_hardened_and_limited(stack_plans: dict[str, Plan], 
 def test_replicas_depend_on_the_primary_and_run_the_bootstrap(stack_plans: dict[str, Plan]) -> None:
     plan = plan_for("production", sets=["postgres.replicas=2"])
     primary = plan.by_name("postgres-primary")
-    settings = settings_for("production", ["postgres.replicas=2"])
+    settings = stack_settings("production", ["postgres.replicas=2"])
     for index in (1, 2):
         replica = plan.by_name(f"postgres-replica-{index}")
         assert primary.urn in replica.dependencies
@@ -119,7 +118,7 @@ def test_replicas_depend_on_the_primary_and_run_the_bootstrap(stack_plans: dict[
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_files_reach_the_containers(stack_plans: dict[str, Plan], stack: str) -> None:
     plan = stack_plans[stack]
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     primary = uploads(plan.by_name("postgres-primary"))
     assert primary[pg_files.POSTGRESQL_CONF]["content"] == pg_files.render_postgresql_conf(settings)
     assert primary[pg_files.PG_HBA_CONF]["content"] == pg_files.render_pg_hba(settings)
@@ -242,7 +241,7 @@ def plan_urn(resources: dict[str, PlannedResource], name: str) -> str:
 )
 def test_bad_data_tier_settings_are_one_line(assignment: str, key: str, reason: str) -> None:
     with pytest.raises(SettingsError) as raised:
-        settings_for("production", [assignment])
+        stack_settings("production", [assignment])
     message = str(raised.value)
     assert message.startswith(f"Pulumi.production.yaml: {key}: "), message
     assert reason in message
@@ -276,7 +275,7 @@ def test_failover_moves_the_primary_name_to_the_promoted_replica(stack_plans: di
 
 def test_promoting_a_replica_that_does_not_exist_is_refused() -> None:
     with pytest.raises(SettingsError) as raised:
-        settings_for("production", ["postgres.promotedReplica=2"])
+        stack_settings("production", ["postgres.promotedReplica=2"])
     assert str(raised.value) == (
         "Pulumi.production.yaml: websys:postgres: promotedReplica (2) must name one of the 1 replicas"
     )

@@ -12,8 +12,7 @@ from monitoring import targets
 from monitoring.files import PROMETHEUS_PUSH_VARIABLES, PROMETHEUS_RESOURCE, files_for
 from monitoring.prometheus import render_prometheus_bootstrap
 from monitoring.targets import scrape_jobs
-from tests.monitoring_support import settings_for
-from tests.planning import CONTAINER, NETWORK, containers, env_of, network_names, plan_for
+from tests.planning import CONTAINER, NETWORK, containers, env_of, network_names, plan_for, stack_settings
 from websys import naming
 from websys.plan import SECRET, Plan, PlannedResource
 from websys.plan.mocks import digest
@@ -78,7 +77,7 @@ def test_every_scrape_target_resolves_to_a_container_prometheus_can_reach(
     stack_plans: dict[str, Plan], stack: str
 ) -> None:
     plan = stack_plans[stack]
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     env = settings.environment
     names = by_name(plan)
     prometheus_networks = set(network_names(names[targets.prometheus_name(env)]))
@@ -111,7 +110,7 @@ def test_every_scrape_target_resolves_to_a_container_prometheus_can_reach(
 )
 def test_exporters_watch_the_containers_the_data_and_edge_components_name(stack: str, sets: list[str]) -> None:
     plan = plan_for(stack, sets=sets)
-    settings = settings_for(stack, sets)
+    settings = stack_settings(stack, sets)
     env = settings.environment
     names = set(by_name(plan))
     for service in ("postgres", "redis", "nginx"):
@@ -148,7 +147,7 @@ def test_prometheus_starts_from_a_fixed_bootstrap_and_gets_its_files_by_a_checke
     stack_plans: dict[str, Plan], stack: str
 ) -> None:
     plan = stack_plans[stack]
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     container = plan.by_name("monitoring-prometheus")
     assert container.inputs["uploads"] == [
         {

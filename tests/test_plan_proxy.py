@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_support import make_certificate, stack_settings
-from tests.planning import CONTAINER, containers, plan_for, run_websys
-from websys.plan import PROJECT_DIR, SECRET, Plan, PlannedResource
+from tests.edge_support import make_certificate
+from tests.planning import CONTAINER, containers, plan_for, run_websys, stack_config, stack_file, stack_settings
+from websys.plan import SECRET, Plan, PlannedResource
 from websys.plan.mocks import digest
 from websys.render.nginx import CONFIG_PATH, render_nginx, render_nginx_bootstrap
-from websys.settings import SettingsError, parse_settings, stack_file_name
-from websys.stackfile import apply_override, read_stack_file
+from websys.settings import SettingsError, parse_settings
 
 COMMAND = "command:local:Command"
 TLS_KEY = "tls:index/privateKey:PrivateKey"
@@ -146,7 +145,16 @@ def test_changing_a_replica_count_adds_replicas_and_only_updates_the_push(stack_
 
 
 def test_a_switch_to_a_color_without_replicas_is_refused() -> None:
-    result = run_websys("plan", "production", "--set", "deploy.activeColor=green")
+    result = run_websys(
+        "plan",
+        "production",
+        "--stack-file",
+        str(stack_file("production")),
+        "--set",
+        "frontend.green.replicas=0",
+        "--set",
+        "deploy.activeColor=green",
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "--set deploy.activeColor=green: websys:deploy.activeColor: 'green' has no frontend replicas; "
@@ -192,6 +200,8 @@ def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path)
     result = run_websys(
         "plan",
         "production",
+        "--stack-file",
+        str(stack_file("production")),
         "--json",
         "--out",
         str(out),
@@ -216,9 +226,7 @@ def test_production_takes_certificate_and_key_from_secret_config(tmp_path: Path)
 
 
 def _settings_with_secrets(**secrets: str) -> None:
-    config = read_stack_file(PROJECT_DIR / stack_file_name("production"))
-    for key, value in secrets.items():
-        apply_override(config, f"{key}={value}", secret=True, flag="--secret")
+    config = stack_config("production", secrets=[f"{key}={value}" for key, value in secrets.items()])
     parse_settings("production", config.engine_form(), sorted(config.secret_keys))
 
 
@@ -240,10 +248,9 @@ def test_certificate_and_key_come_together_and_are_checked_without_echo(tmp_path
 
 
 def test_a_plaintext_private_key_in_a_stack_file_is_refused(tmp_path: Path) -> None:
-    stack_file = tmp_path / "Pulumi.production.yaml"
-    text = (PROJECT_DIR / "Pulumi.production.yaml").read_text()
-    stack_file.write_text(text + "  websys:tlsPrivateKey: not-a-real-key\n")
-    result = run_websys("plan", "production", "--stack-file", str(stack_file))
+    edited = tmp_path / "Pulumi.production.yaml"
+    edited.write_text(stack_file("production").read_text() + "  websys:tlsPrivateKey: not-a-real-key\n")
+    result = run_websys("plan", "production", "--stack-file", str(edited))
     assert result.returncode == 2
     assert "websys:tlsPrivateKey: a secret must not be stored in plaintext" in result.stderr
     assert "not-a-real-key" not in result.stderr
@@ -252,14 +259,14 @@ def test_a_plaintext_private_key_in_a_stack_file_is_refused(tmp_path: Path) -> N
 def test_the_documented_switch_command_works_as_pulumi_stores_it(tmp_path: Path) -> None:
     """`pulumi config set websys:deploy.activeColor green` (no --path) stores a dotted key, and
     without --path every value is a string: both mean what they say."""
-    stack_file = tmp_path / "Pulumi.production.yaml"
-    stack_file.write_text(
-        (PROJECT_DIR / "Pulumi.production.yaml").read_text()
+    edited = tmp_path / "Pulumi.production.yaml"
+    edited.write_text(
+        stack_file("production").read_text()
         + '  websys:backend.green.replicas: "3"\n'
         + '  websys:frontend.green.replicas: "2"\n'
         + "  websys:deploy.activeColor: green\n"
     )
-    result = run_websys("plan", "production", "--json", "--stack-file", str(stack_file))
+    result = run_websys("plan", "production", "--json", "--stack-file", str(edited))
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["outputs"]["activeColor"] == "green"

@@ -21,13 +21,12 @@ import pytest
 from components.durations import parse_go_duration
 from components.swarm.content import config_name
 from tests.edge_support import make_certificate, nginx_binary
-from tests.planning import CONTAINER, NETWORK, plan_for, run_websys
+from tests.planning import CONTAINER, NETWORK, plan_for, run_websys, stack_config, stack_file, stack_settings
 from websys.diff import diff_plans, is_stateful
-from websys.plan import PROJECT_DIR, SECRET, Plan, PlannedResource
+from websys.plan import SECRET, Plan, PlannedResource
 from websys.plan.mocks import digest
 from websys.plan.replacements import REPLACE_CREATE_FIRST, UPDATE, classify_plans
 from websys.settings import SettingsError, parse_settings
-from websys.stackfile import apply_override, read_stack_file
 
 SERVICE = "docker:index/service:Service"
 SWARM_SECRET = "docker:index/secret:Secret"
@@ -116,11 +115,7 @@ DATA = {
 
 
 def _settings(stack: str, sets: Sequence[str], secrets: Sequence[str] = ()) -> None:
-    config = read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
-    for assignment in sets:
-        apply_override(config, assignment, secret=False, flag="--set")
-    for assignment in secrets:
-        apply_override(config, assignment, secret=True, flag="--secret")
+    config = stack_config(stack, sets, secrets)
     parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
 
 
@@ -148,7 +143,7 @@ def test_swarm_needs_the_edge_certificate_and_an_unknown_platform_is_refused(tls
 
 
 def test_the_cli_refuses_swarm_in_staging_with_one_line() -> None:
-    result = run_websys("plan", "staging", "--set", "platform=swarm")
+    result = run_websys("plan", "staging", "--stack-file", str(stack_file("staging")), "--set", "platform=swarm")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "--set platform=swarm: websys:platform: swarm is for production only; "
@@ -156,7 +151,7 @@ def test_the_cli_refuses_swarm_in_staging_with_one_line() -> None:
     ]
 
 
-def test_committed_stacks_stay_on_one_host(stack_plans: dict[str, Plan]) -> None:
+def test_host_platform_stacks_have_no_swarm_service(stack_plans: dict[str, Plan]) -> None:
     for stack, host_plan in stack_plans.items():
         assert host_plan.of_type(SERVICE) == [], stack
         assert host_plan.of_type(SWARM_SECRET) == [], stack
@@ -263,8 +258,7 @@ def test_overlays_are_encrypted_and_attachable_and_data_is_internal(plan: Plan) 
         assert network["options"] == {"encrypted": "true"}
     assert data["internal"] is True
     assert not edge.get("internal", False)
-    config = read_stack_file(PROJECT_DIR / f"Pulumi.{STACK}.yaml")
-    subnet = parse_settings(STACK, config.engine_form(), sorted(config.secret_keys)).data_network.subnet
+    subnet = stack_settings(STACK).data_network.subnet
     gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
     # The gateway as Docker's IPAM assigns it, so the config reads back unchanged.
     assert data["ipamConfigs"] == [{"subnet": subnet, "gateway": gateway}], "pg_hba.conf admits this"

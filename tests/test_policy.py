@@ -12,7 +12,7 @@ import pytest
 from websys_policies.pack import POLICIES
 
 from tests.edge_support import make_certificate
-from tests.planning import plan_for, run_websys
+from tests.planning import plan_for, run_websys, stack_file
 from websys.plan import PROJECT_DIR, Plan
 from websys.settings import ENVIRONMENTS
 
@@ -261,8 +261,8 @@ def test_every_rule_has_metadata() -> None:
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_every_stack_passes(stack_plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
-    code, violations = _policy(stack_plans[stack].to_json(), tmp_path, stack=stack)
+def test_every_stack_passes(committed_plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
+    code, violations = _policy(committed_plans[stack].to_json(), tmp_path, stack=stack)
     assert violations == []
     assert code == 0
 
@@ -290,12 +290,16 @@ def test_development_reports_as_advisory(stack_plans: dict[str, Plan], tmp_path:
 
 
 def test_a_stack_can_be_checked_directly() -> None:
-    result = run_websys("policy", "staging", "--set", "backend.blue.replicas=2")
+    result = run_websys(
+        "policy", "staging", "--stack-file", str(stack_file("staging")), "--set", "backend.blue.replicas=2"
+    )
     assert result.stdout.startswith("staging: ")
     assert result.returncode in (0, 1)
-    bad = run_websys("policy", "staging", "--set", "backend.blue.replicas=-1")
+    bad = run_websys(
+        "policy", "staging", "--stack-file", str(stack_file("staging")), "--set", "backend.blue.replicas=-1"
+    )
     assert bad.returncode == 2
-    assert bad.stderr.startswith("Pulumi.staging.yaml: websys:backend.blue.replicas: ")
+    assert bad.stderr.startswith("--set backend.blue.replicas=-1: websys:backend.blue.replicas: ")
 
 
 def test_exemptions_need_the_pack_config(stack_plans: dict[str, Plan], tmp_path: Path) -> None:

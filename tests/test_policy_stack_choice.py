@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.planning import run_websys
+from tests.planning import run_websys, stack_file
 from tests.policy_support import PlanDoc, find, run_policy
-from websys.plan import PROJECT_DIR, Plan
+from websys.plan import Plan
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +73,12 @@ def test_stack_and_plan_arguments(tmp_path: Path, stack_plans: dict[str, Plan]) 
 
 def test_a_stack_file_of_the_tests_own(tmp_path: Path) -> None:
     """--stack-file plans the stack from a file the test writes: production with one backend replica."""
-    document = yaml.safe_load((PROJECT_DIR / "Pulumi.production.yaml").read_text())
+    document = yaml.safe_load(stack_file("production").read_text())
     for color, replicas in (("blue", 1), ("green", 0)):
         document["config"]["websys:backend"][color]["replicas"] = replicas
-    stack_file = tmp_path / "Pulumi.production.yaml"
-    stack_file.write_text(yaml.safe_dump(document))
-    result = run_websys("policy", "production", "--stack-file", str(stack_file), "--json")
+    edited = tmp_path / "Pulumi.production.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    result = run_websys("policy", "production", "--stack-file", str(edited), "--json")
     assert result.returncode == 1, result.stderr
     reported = {v["policy"] for v in json.loads(result.stdout)["violations"]}
     assert reported == {"production-redundancy"}

@@ -24,15 +24,15 @@ from tests.datatier import (
     pg_binary,
     pg_env,
     run_as_postgres,
-    settings_for,
     start_logged,
     wait_until,
 )
 from tests.live_servers import free_port
+from tests.planning import stack_settings
 from websys.render import postgres as files
 from websys.settings import ENVIRONMENTS, Settings
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.live]
 
 
 @dataclass
@@ -105,7 +105,7 @@ def start_replica(cluster_root: Path, settings: Settings, index: int, primary: P
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     # Staging's settings (one replica), with pg_hba.conf admitting loopback as "the data network".
-    settings = settings_for("staging", ["dataNetwork.subnet=127.0.0.0/24"])
+    settings = stack_settings("staging", ["dataNetwork.subnet=127.0.0.0/24"])
     root = Path(tempfile.mkdtemp(prefix="websys-datatier-pg-"))
     give_to_postgres(root)
     processes: list[PgServer] = []
@@ -346,7 +346,7 @@ def test_a_replica_whose_slot_is_missing_creates_it_and_a_restart_does_not_clone
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_stacks_postgresql_conf_is_accepted_by_postgres(cluster: Cluster, stack: str) -> None:
     """`postgres -C` parses the whole file and reports a setting, or fails on any bad line."""
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     conf = _write(cluster.root / "etc" / f"postgresql-{stack}.conf", files.render_postgresql_conf(settings))
     result = run_as_postgres(
         [
@@ -365,7 +365,7 @@ def test_every_stacks_postgresql_conf_is_accepted_by_postgres(cluster: Cluster, 
 
 
 def test_failover_runbook_promote_then_rebuild_a_replica_from_the_new_primary(cluster: Cluster) -> None:
-    """The README's runbook on real servers (runs last: it turns the replica into a primary).
+    """The failover runbook (docs/data-tier.md) on real servers (runs last: it turns the replica into a primary).
     1. pg_promote() on the replica; 2. the backend's role writes to it; 3. a new replica is
     bootstrapped from it by the same script (its slot is created on the new primary)."""
     replica = cluster.replica

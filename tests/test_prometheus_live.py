@@ -13,13 +13,16 @@ import pytest
 
 from monitoring.rules import alert_rules
 from monitoring.targets import scrape_jobs
-from tests.monitoring_support import render_into, running_prometheus, settings_for
+from tests.monitoring_support import render_into, running_prometheus
+from tests.planning import stack_settings
 from websys.settings import Settings
+
+pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return settings_for("production", ["postgres.replicas=2", "backend.green.replicas=2"])
+    return stack_settings("production", ["postgres.replicas=2", "backend.green.replicas=2"])
 
 
 @pytest.fixture(scope="module")

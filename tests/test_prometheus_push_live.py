@@ -22,11 +22,12 @@ from monitoring.files import prometheus_pushed_files
 from monitoring.prometheus import render_prometheus_bootstrap
 from monitoring.rules import alert_rules
 from monitoring.targets import scrape_jobs
-from tests.monitoring_support import LivePrometheus, running_prometheus, settings_for, tool
+from tests.monitoring_support import LivePrometheus, running_prometheus, tool
+from tests.planning import stack_settings
 from websys.push import PROMETHEUS_APPLY_SCRIPT, PUSH_SCRIPT, PushedFile, push_environment, script_text
 from websys.settings import Settings
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.live]
 
 BASE = ["postgres.replicas=1", "backend.green.replicas=1"]
 
@@ -104,14 +105,14 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     directory = tmp_path_factory.mktemp("prometheus-push")
     config_dir = directory / "etc-prometheus"
     config_dir.mkdir()
-    (config_dir / "prometheus.yml").write_text(render_prometheus_bootstrap(settings_for("production", BASE)))
+    (config_dir / "prometheus.yml").write_text(render_prometheus_bootstrap(stack_settings("production", BASE)))
     with running_prometheus(config_dir / "prometheus.yml", directory) as live:
         yield Target(live, config_dir)
 
 
 def test_the_rendered_files_reach_the_running_prometheus_without_a_restart(target: Target) -> None:
     assert target.scraped(set(), timeout=0) == set()  # the bootstrap scrapes nothing
-    settings = settings_for("production", BASE)
+    settings = stack_settings("production", BASE)
     pid = target.live.process.pid
     result = target.push(target.files(settings))
     assert result.returncode == 0, result.stderr
@@ -126,9 +127,9 @@ def test_the_rendered_files_reach_the_running_prometheus_without_a_restart(targe
 
 
 def test_a_new_replica_is_scraped_after_the_next_push(target: Target) -> None:
-    before = settings_for("production", BASE)
+    before = stack_settings("production", BASE)
     assert target.push(target.files(before)).returncode == 0
-    after = settings_for("production", [*BASE, "backend.blue.replicas=5", "postgres.replicas=2"])
+    after = stack_settings("production", [*BASE, "backend.blue.replicas=5", "postgres.replicas=2"])
     result = target.push(target.files(after))
     assert result.returncode == 0, result.stderr
     added = model(after) - model(before)
@@ -147,7 +148,7 @@ def test_a_new_replica_is_scraped_after_the_next_push(target: Target) -> None:
 def test_a_broken_file_is_refused_and_the_old_configuration_keeps_running(
     target: Target, which: str, old: str, new: str, message: str
 ) -> None:
-    settings = settings_for("production", BASE)
+    settings = stack_settings("production", BASE)
     assert target.push(target.files(settings)).returncode == 0
     running, files_before = target.running_config(), target.on_disk()
     broken = [

@@ -13,16 +13,16 @@ import yaml
 from components.cpus import docker_cpus
 from components.durations import go_duration, short_duration
 from tests.edge_support import make_certificate
-from websys.plan import PROJECT_DIR, Plan, PlannedResource, record_plan
+from tests.planning import stack_file
+from websys.plan import Plan, PlannedResource, record_plan
 from websys.plan.model import ResourceOptions
 from websys.plan.readback import CONTAINER, NETWORK, SERVICE, check_plan, check_resource
-from websys.settings import stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
 
 def _plan_of_own_stack(tmp_path: Path, stack: str, sets: list[str], secrets: Sequence[str] = ()) -> Plan:
-    """A stack file made for the test from the committed one, with the values it depends on set."""
-    source = yaml.safe_load((PROJECT_DIR / stack_file_name(stack)).read_text())
+    """A stack file made for the test from the tests' own one, with the values it depends on set."""
+    source = yaml.safe_load(stack_file(stack).read_text())
     own = tmp_path / f"Pulumi.{stack}.yaml"
     own.write_text(yaml.safe_dump(source))
     config = read_stack_file(own)

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.datatier import new_password, settings_for, stop_process, wait_until
+from tests.datatier import new_password, stop_process, wait_until
 from tests.live_servers import free_port
+from tests.planning import stack_settings
 from websys.render import redis as files
 from websys.settings import ENVIRONMENTS, Settings
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.live]
 
 
 def redis_binary(name: str) -> str:
@@ -81,7 +82,7 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    settings = settings_for("production")
+    settings = stack_settings("production")
     root = Path(tempfile.mkdtemp(prefix="websys-datatier-redis-"))
     server: RedisServer | None = None
     try:
@@ -163,7 +164,7 @@ def test_healthcheck_command_needs_the_right_password(redis_server: RedisServer)
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_stacks_redis_conf_starts_a_server(stack: str, tmp_path: Path) -> None:
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     auth = tmp_path / "auth.conf"
     auth.write_text(files.render_redis_auth('pa"ss\\word'))  # quoting survives the parser
     (tmp_path / "data").mkdir()

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.datatier import settings_for
+from tests.planning import stack_settings
 from websys.render import postgres as pg_files
 from websys.render import redis as redis_files
 
@@ -20,7 +20,7 @@ def hba_rules(text: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_pg_hba_admits_the_app_backup_and_replication_roles_from_the_data_network_only(stack: str) -> None:
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     subnet = settings.data_network.subnet
     assert hba_rules(pg_files.render_pg_hba(settings)) == [
         ["local", "all", "postgres", "peer"],
@@ -33,7 +33,7 @@ def test_pg_hba_admits_the_app_backup_and_replication_roles_from_the_data_networ
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_postgresql_conf_has_the_replication_and_security_settings(stack: str) -> None:
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     conf = pg_files.render_postgresql_conf(settings)
     values: dict[str, str] = {}
     for line in conf.splitlines():
@@ -55,7 +55,7 @@ def test_postgresql_conf_has_the_replication_and_security_settings(stack: str) -
 
 def test_init_script_creates_one_slot_per_replica_and_holds_no_password() -> None:
     for replicas in (0, 1, 3):
-        settings = settings_for("production", [f"postgres.replicas={replicas}"])
+        settings = stack_settings("production", [f"postgres.replicas={replicas}"])
         script = pg_files.render_primary_init(settings)
         slots = re.findall(r"pg_create_physical_replication_slot\('(\w+)'\)", script)
         assert slots == [f"websys_replica_{i}" for i in range(1, replicas + 1)]
@@ -65,7 +65,7 @@ def test_init_script_creates_one_slot_per_replica_and_holds_no_password() -> Non
 
 
 def test_replica_bootstrap_clones_through_its_slot_and_is_valid_shell() -> None:
-    settings = settings_for("production")
+    settings = stack_settings("production")
     script = pg_files.render_replica_bootstrap(settings, 2)
     assert "SLOT='websys_replica_2'" in script
     assert 'pg_basebackup -h "$PRIMARY_HOST"' in script
@@ -77,7 +77,7 @@ def test_replica_bootstrap_clones_through_its_slot_and_is_valid_shell() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_redis_conf_is_durable_bounded_and_holds_no_secret(stack: str) -> None:
-    settings = settings_for(stack)
+    settings = stack_settings(stack)
     conf = redis_files.render_redis_conf(settings)
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in conf.splitlines() if line and line[0] != "#"}
     assert lines["appendonly"] == "yes"

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from monitoring.alertmanager import render_alertmanager_config
 from tests.edge_support import LiveEdge
 from tests.live_servers import PG_BINDIR, PostgresServer, free_port, running_postgres
-from tests.monitoring_support import render_into, run, settings_for, tool
+from tests.monitoring_support import render_into, run, tool
+from tests.planning import stack_settings
 from tests.test_redis_live import RedisServer
 from websys.app_env import healthcheck_command
 from websys.render.nginx import render_nginx
@@ -153,9 +154,9 @@ def test_a_healthcheck_path_is_requested_exactly_or_refused(
 ) -> None:
     if url_path_problem(path) is not None:
         with pytest.raises(SettingsError, match=r"websys:backend.healthcheck.path: "):
-            settings_for("development", [f"backend.healthcheck.path={yaml_value(path)}"])
+            stack_settings("development", [f"backend.healthcheck.path={yaml_value(path)}"])
         return
-    settings_for("development", [f"backend.healthcheck.path={yaml_value(path)}"])
+    stack_settings("development", [f"backend.healthcheck.path={yaml_value(path)}"])
     port = probe_server.server_address[1]
     _Recorder.paths.clear()
     cwd = tmp_path_factory.mktemp("probe")
@@ -202,9 +203,9 @@ def test_an_alert_receiver_renders_to_a_config_amtool_accepts_with_the_same_valu
     mailbox = re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", to)
     if mailbox is None or (username and template_text_problem(username) is not None):
         with pytest.raises(SettingsError, match=r"websys:monitoring\.receivers\.email"):
-            settings_for("staging", sets, secrets)
+            stack_settings("staging", sets, secrets)
         return
-    settings = settings_for("staging", sets, secrets)
+    settings = stack_settings("staging", sets, secrets)
     directory = tmp_path_factory.mktemp("am")
     path = directory / "alertmanager.yml"
     path.write_text(render_alertmanager_config(settings, str(directory)))
@@ -231,7 +232,7 @@ def test_an_alert_receiver_renders_to_a_config_amtool_accepts_with_the_same_valu
 def test_any_accepted_thresholds_give_rules_promtool_accepts_and_whose_tests_pass(
     cpu: float, memory: float, lag: int, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = settings_for(
+    settings = stack_settings(
         "development",
         [
             f"monitoring.thresholds.cpuPercent={cpu}",
@@ -290,9 +291,9 @@ def test_accepted_names_create_exactly_that_database_and_role(
     sets = [f"database.name={yaml_value(name)}", f"database.user={yaml_value(user)}"]
     if sql_name_problem(name) is not None or sql_name_problem(user) is not None or user in ("postgres", "replicator"):
         with pytest.raises(SettingsError, match=r"websys:database\.(name|user): "):
-            settings_for("development", sets)
+            stack_settings("development", sets)
         return
-    settings = settings_for("development", sets)
+    settings = stack_settings("development", sets)
     directory = tmp_path_factory.mktemp("pg")
     for file in ("app", "replication"):
         (directory / file).write_text("a-password\n")
@@ -347,9 +348,9 @@ PASSWORDS = st.one_of(
 def test_an_accepted_redis_password_is_the_password_redis_requires(password: str) -> None:
     if password_problem(password) is not None:
         with pytest.raises(SettingsError, match=r"websys:redisPassword: must be printable"):
-            settings_for("development", secrets=[f"redisPassword={password}"])
+            stack_settings("development", secrets=[f"redisPassword={password}"])
         return
-    settings = settings_for("development", secrets=[f"redisPassword={password}"])
+    settings = stack_settings("development", secrets=[f"redisPassword={password}"])
     assert settings.redis_password is not None
     root = Path(tempfile.mkdtemp(prefix="websys-safety-redis-"))
     server: RedisServer | None = None

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tests.edge_support import make_certificate
-from websys.plan import PROJECT_DIR, Plan, record_plan
+from tests.planning import stack_file
+from websys.plan import Plan, record_plan
 from websys.plan.replacements import (
     REPLACE_CREATE_FIRST,
     REPLACE_DELETE_FIRST,
@@ -18,7 +19,6 @@ from websys.plan.replacements import (
     Outcome,
     classify_plans,
 )
-from websys.settings import stack_file_name
 from websys.stackfile import apply_override, read_stack_file
 
 CONTAINER = "docker:index/container:Container"
@@ -50,7 +50,7 @@ def _plan(
     stack: str = "staging",
 ) -> Plan:
     own = tmp_path / f"Pulumi.{stack}.yaml"
-    own.write_text(yaml.safe_dump(yaml.safe_load((PROJECT_DIR / stack_file_name(stack)).read_text())))
+    own.write_text(yaml.safe_dump(yaml.safe_load(stack_file(stack).read_text())))
     config = read_stack_file(own)
     for item in [*BASE, *sets]:
         apply_override(config, item, secret=False, flag="--set")

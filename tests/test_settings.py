@@ -12,16 +12,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.planning import plan_for, run_websys
+from tests.planning import plan_for, run_websys, stack_file, stack_settings
 from websys.cli.common import load_stack_config
 from websys.plan import PROJECT_DIR
-from websys.settings import Settings, SettingsError, parse_settings, stack_file_name
+from websys.settings import Settings, SettingsError, stack_file_name
 from websys.stackfile import read_stack_file
 
 
 def load(stack: str) -> Settings:
-    config = read_stack_file(PROJECT_DIR / stack_file_name(stack))
-    return parse_settings(stack, config.engine_form(), sorted(config.secret_keys))
+    return stack_settings(stack)
 
 
 def test_development_has_the_guides_values() -> None:
@@ -99,7 +98,7 @@ def test_bad_input_gives_one_line_naming_option_key_and_reason(
     flag: str, assignment: str, key: str, reason: str
 ) -> None:
     """An error caused by `--set` names the option (with its value, unless the key is a secret's)."""
-    result = run_websys("plan", "development", flag, assignment)
+    result = run_websys("plan", "development", "--stack-file", str(stack_file("development")), flag, assignment)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -111,11 +110,11 @@ def test_bad_input_gives_one_line_naming_option_key_and_reason(
 
 
 def test_missing_required_key_is_named(tmp_path: Path) -> None:
-    document = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())
+    document = yaml.safe_load(stack_file("staging").read_text())
     del document["config"]["websys:domains"]
-    stack_file = tmp_path / "Pulumi.staging.yaml"
-    stack_file.write_text(yaml.safe_dump(document))
-    result = run_websys("plan", "staging", "--stack-file", str(stack_file))
+    edited = tmp_path / "Pulumi.staging.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    result = run_websys("plan", "staging", "--stack-file", str(edited))
     assert result.returncode == 2
     assert result.stderr == "Pulumi.staging.yaml: websys:domains: required key is missing\n"
 

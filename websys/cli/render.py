@@ -55,9 +55,10 @@ def render(
     set_values: Annotated[
         Optional[list[str]], typer.Option("--set", help="K=V: set websys config K (dotted path; V is YAML).")  # noqa: UP045 typer needs Optional
     ] = None,
+    stack_file: Annotated[Optional[Path], typer.Option("--stack-file", help="Read config from FILE.")] = None,  # noqa: UP045
 ) -> None:
     """Write every rendered config file of the stack, and artifacts.json saying where each goes."""
-    _config, settings = load_stack_config(stack, set_values)
+    _config, settings = load_stack_config(stack, set_values, stack_file=stack_file)
     try:
         found = artifacts(settings)
     except SettingsError as error:

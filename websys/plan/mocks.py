@@ -33,9 +33,22 @@ def _generated_text(seed: str, length: int) -> str:
 
 def _remote_image(args: MockResourceArgs) -> dict[str, Any]:
     name = str(args.inputs.get("name", ""))
-    image_id = f"sha256:{digest('image', name)}"
+    # A built image's RemoteImage is triggered by the build's digest: new content, new id.
+    triggers = args.inputs.get("triggers")
+    image_id = f"sha256:{digest('image', name, *([triggers] if triggers else []))}"
     repository = name.split("@", 1)[0].rsplit(":", 1)[0] if "/" in name or ":" in name else name
     return {"imageId": image_id, "repoDigest": f"{repository}@sha256:{digest('digest', name)}"}
+
+
+def _built_image(args: MockResourceArgs) -> dict[str, Any]:
+    """pulumi-docker-build's Image: `digest` from the build (here: from its inputs), `ref` a tag
+    when nothing was pushed (provider/internal/image.go: Create)."""
+    tags = list(args.inputs.get("tags") or [])
+    context = dict(args.inputs.get("context") or {})
+    dockerfile = dict(args.inputs.get("dockerfile") or {})
+    build_args = dict(args.inputs.get("buildArgs") or {})
+    image_digest = f"sha256:{digest('build', context, dockerfile, sorted(build_args.items()), tags)}"
+    return {"digest": image_digest, "ref": tags[0] if tags else "", "contextHash": digest("context", context)}
 
 
 def _container(args: MockResourceArgs) -> dict[str, Any]:
@@ -140,6 +153,7 @@ _OUTPUTS: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "aws:iam/user:User": _iam_user,
     "aws:iam/accessKey:AccessKey": _iam_access_key,
     "docker:index/remoteImage:RemoteImage": _remote_image,
+    "docker-build:index:Image": _built_image,
     "docker:index/container:Container": _container,
     "docker:index/service:Service": _service,
     "docker:index/secret:Secret": _swarm_secret,

@@ -42,6 +42,11 @@ fi
 pid_file=$(sed -n 's/^[[:space:]]*pid[[:space:]]\{1,\}\([^;]*\);.*/\1/p' "$config" | head -n 1)
 master=$(cat "${pid_file:-/var/run/nginx.pid}" 2>/dev/null || true)
 children() {
+  # The kernel's list of the master's children where it keeps one (CONFIG_PROC_CHILDREN), else a scan.
+  if [ -r "/proc/$master/task/$master/children" ]; then
+    cat "/proc/$master/task/$master/children"
+    return
+  fi
   for stat in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null < "$stat" || continue
     rest=${line##*) }
@@ -63,19 +68,66 @@ if ! output=$("$nginx_bin" -s reload -c "$config" 2>&1); then
   exit 1
 fi
 
-# The reload has taken when the master has started a worker that was not there before; it then
-# tells the old workers to finish their requests and stop accepting. A master that cannot apply
-# the configuration (say, a port it cannot bind) keeps the old workers and logs why.
-tries=0
-while :; do
-  for pid in $(children); do
-    case " $before " in *" $pid "*) ;; *) echo "nginx-apply: $config checked and reloaded"; exit 0 ;; esac
+# nginx's master, on reload (ngx_master_process_cycle in src/os/unix/ngx_process_cycle.c), starts
+# the new workers, sleeps 100 ms, and only then sends the old ones QUIT; until each old worker has
+# handled it, old and new workers both accept, so returning when a new worker exists would let
+# requests reach the old configuration after the push returned. An old worker that handles QUIT
+# sets its title to "nginx: worker process is shutting down" and closes its listening sockets in
+# the same step (ngx_worker_process_cycle), so the switch is complete when every worker that ran
+# before the reload has that title or has exited. Then the old workers finish the requests they
+# hold; the push waits for that too (at most WEBSYS_NGINX_DRAIN_SECONDS, default 30), so the old
+# upstreams may be stopped as soon as it returns. A master that cannot apply the configuration (a
+# port it cannot bind) starts no new worker, keeps the old ones and logs why.
+now_ms() {
+  read -r up _ < /proc/uptime  # "seconds.centiseconds"; portable where nginx runs (Linux)
+  echo $(( ${up%.*} * 1000 + 1${up#*.} * 10 - 1000 ))
+}
+title() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true; }
+# old_workers STATE: the pre-reload workers still running and, with STATE=accepting, not yet
+# shutting down.
+old_workers() {
+  now=" $(children) "
+  for pid in $before; do
+    case $now in *" $pid "*) ;; *) continue ;; esac
+    if [ "$1" = accepting ]; then
+      case $(title "$pid") in *"shutting down"*) continue ;; esac
+    fi
+    printf '%s ' "$pid"
   done
-  tries=$((tries + 1))
-  if [ "$tries" -ge 100 ]; then
+}
+pause() { sleep 0.02 2>/dev/null || sleep 1; }  # busybox without fractional sleep
+started=$(now_ms)
+deadline=$((started + 10000))
+while :; do
+  new=""
+  for pid in $(children); do
+    case " $before " in *" $pid "*) ;; *) new=yes ;; esac
+  done
+  [ -z "$new" ] || break
+  if [ "$(now_ms)" -ge "$deadline" ]; then
     restore
     echo "nginx-apply: nginx did not apply the configuration within 10s (see its error log); the old one keeps serving" >&2
     exit 1
   fi
-  sleep 0.1 2>/dev/null || sleep 1  # busybox without fractional sleep
+  pause
 done
+while [ -n "$(old_workers accepting)" ]; do
+  if [ "$(now_ms)" -ge "$deadline" ]; then
+    echo "nginx-apply: nginx started workers with the new configuration, but old workers ($(old_workers accepting)) still accept after 10s (see its error log)" >&2
+    exit 1
+  fi
+  pause
+done
+switched=$(now_ms)
+drain_deadline=$((switched + ${WEBSYS_NGINX_DRAIN_SECONDS:-30} * 1000))
+while [ -n "$(old_workers running)" ] && [ "$(now_ms)" -lt "$drain_deadline" ]; do
+  pause
+done
+finished=$(now_ms)
+left=$(old_workers running)
+if [ -n "$left" ]; then
+  drained="old workers ($left) are still finishing requests after $((finished - switched)) ms: stop the old upstreams once they exit"
+else
+  drained="old workers finished their requests after $((finished - started)) ms"
+fi
+echo "nginx-apply: $config checked and reloaded; every new request is served by the new configuration after $((switched - started)) ms; $drained"

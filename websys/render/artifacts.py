@@ -92,6 +92,7 @@ def postgres_primary_files(settings: Settings, resource: str = POSTGRES_PRIMARY_
             SCRIPT_MODE,
         ),
         _secret("password", resource, postgres.DATABASE_PASSWORD_FILE),
+        _secret("password", resource, postgres.BACKUP_PASSWORD_FILE),
         _secret("password", resource, postgres.REPLICATION_PASSWORD_FILE),
     ]
 

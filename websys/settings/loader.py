@@ -18,6 +18,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from websys.settings.images import image_problems
 from websys.settings.model import ENVIRONMENTS, SECRET_KEYS, Settings
 from websys.settings.monitoring import monitoring_problems
 from websys.settings.services import DOCKER_GLOBAL_POOLS
@@ -188,6 +189,8 @@ def check_consistency(settings: Settings, source: str) -> None:
                     f"overlaps Docker Swarm's default address pool {pool} (overlay networks); "
                     "choose one in 172.16.0.0/16",
                 )
+    for key, reason in image_problems(settings)[:1]:
+        raise SettingsError(source, key, reason)
     tls_configured = settings.tls_certificate is not None
     for key, reason in swarm_problems(settings.environment, settings.platform, tls_configured)[:1]:
         raise SettingsError(source, key, reason)

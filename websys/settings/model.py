@@ -9,6 +9,7 @@ from pydantic import Field
 from websys.settings.app import AppTierSettings, Color, DeploySettings, LoggingSettings
 from websys.settings.backup import BackupSettings
 from websys.settings.edge import PemCertificate, PemPrivateKey
+from websys.settings.images import ImageBuildSettings, RegistrySettings
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.swarm import Platform, SwarmSettings
@@ -67,6 +68,8 @@ class Settings(Section):
     monitoring: MonitoringSettings = MonitoringSettings()
     data_network: DataNetworkSettings = DataNetworkSettings()
     backup: BackupSettings = BackupSettings()
+    images: ImageBuildSettings = ImageBuildSettings()  # built from the repository (development)
+    registry: RegistrySettings | None = None  # where pulled images come from, and its credentials
     # --- platform: one Docker host (containers, blue/green), or Docker Swarm services (production) ---
     platform: Platform = "host"
     swarm: SwarmSettings = SwarmSettings()

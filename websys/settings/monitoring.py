@@ -79,7 +79,7 @@ class MonitoringMemory(Section):
 
 
 class AlertThresholds(Section):
-    """Where each alert fires (see the README's alerts table)."""
+    """Where each alert fires (see the alerts table in docs/monitoring.md)."""
 
     cpu_percent: float = Field(default=80, gt=0, lt=100)
     memory_percent: float = Field(default=90, gt=0, lt=100)

@@ -40,7 +40,7 @@ class PostgresSettings(Section):
     replica_start_timeout_seconds: int = Field(default=900, ge=60, le=86_400)
     log_min_duration_statement_ms: int = Field(default=1000, ge=-1, le=3_600_000)
     # After a failover: the replica (1-based) that was promoted and now serves as the primary.
-    # 0: the original primary serves. See the README's failover runbook.
+    # 0: the original primary serves. See the failover runbook in docs/data-tier.md.
     promoted_replica: int = Field(default=0, ge=0, le=5)
     # Volumes of the primary and replicas: `protect` and `retainOnDelete` when true.
     protect_volumes: bool = True
