@@ -22,6 +22,8 @@ the program describes run for real. It follows the providers' create path:
   local): runs `create` with the interpreter (default /bin/sh -c) and the process environment
   plus `environment`.
 - RemoteImage: not pulled (no registry here): the look-alike standing for the image is used.
+  A `docker-build:index:Image` (the project's own images, built in development) is not built by
+  the applier either: the RemoteImage that names its tag gets the look-alike too.
 
 Resources are created as the engine schedules them: each as soon as everything it depends on is
 created, independent ones in parallel. Stand-in changes, and only these: images are look-alikes;
