@@ -373,9 +373,16 @@ class Applier:
         for kind, identifier in reversed(self.created):
             path = {CONTAINER: "containers", NETWORK: "networks", VOLUME: "volumes"}[kind]
             query = {"force": "1", "v": "1"} if kind == CONTAINER else None
-            try:
-                self.api.call("DELETE", f"/{path}/{identifier}", query=query)
-            except ApiError as error:
-                if error.status != 404:
-                    raise
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    self.api.call("DELETE", f"/{path}/{identifier}", query=query)
+                    break
+                except ApiError as error:
+                    if error.status == 404:
+                        break
+                    # a network a removed service's task still holds is freed a moment later
+                    if "in use" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
         self.created.clear()
