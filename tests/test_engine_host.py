@@ -109,6 +109,19 @@ def check_hardening(deployment: Deployment) -> None:
             assert "ro" in root_mount_options(state["State"]["Pid"]), resource.name
 
 
+def check_uploads(deployment: Deployment) -> None:
+    """Every uploaded file is where the plan puts it, with its mode, owner and group."""
+    checked = 0
+    for resource in deployment.containers():
+        for upload in deployment.inputs(resource.name).get("uploads", []):
+            mode = upload.get("permissions") or ("744" if upload.get("executable") else "644")
+            expected = f"{int(mode, 8):o} {upload.get('owner') or 0} {upload.get('group') or 0}"
+            found = deployment.exec(resource.name, "stat", "-c", "%a %u %g", upload["file"]).strip()
+            assert found == expected, f"{resource.name}: {upload['file']}"
+            checked += 1
+    assert checked > 0
+
+
 def check_postgres_quiet(deployment: Deployment) -> None:
     """The healthcheck probes leave no FATAL line in PostgreSQL's log."""
     for resource in deployment.containers():
@@ -213,6 +226,9 @@ def development(
 class TestDevelopment:
     def test_every_container_is_healthy_with_the_plans_hardening(self, development: Deployment) -> None:
         check_hardening(development)
+
+    def test_uploads_have_the_plans_mode_and_owner(self, development: Deployment) -> None:
+        check_uploads(development)
 
     def test_postgres_healthchecks_log_no_fatal_line(self, development: Deployment) -> None:
         check_postgres_quiet(development)

@@ -3,8 +3,8 @@
 The swarm runs on a dockerd of its own, in its own network namespace (`swarm init` there disturbs
 no other test). The applier (tests/engine/swarm.py) creates the plan's secrets, configs, overlays
 and services as the provider does, with three stand-in changes this kernel forces (no IPVS, no
-ESP): endpoint mode dnsrr, host-mode published ports, unencrypted overlays. The monitoring
-containers of the plan are the host plan's (tested in test_engine_host.py) and are left out.
+ESP): endpoint mode dnsrr, host-mode published ports, unencrypted overlays. The backup job's
+container is the host plan's (tested in test_engine_host.py) and is left out.
 The stack file is production's with every value the tests depend on set explicitly.
 """
 
@@ -82,8 +82,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 def swarm_selected(resource: PlannedResource) -> bool:
-    """The platform's resources: services with their secrets, configs, overlays and images."""
-    return "websys:swarm:" in resource.urn
+    """The platform's services with their secrets, configs, overlays and images, and the monitoring
+    containers (nginx's configuration names Grafana). The backup job is the host plan's."""
+    return "websys:backup_job:" not in resource.urn
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ the program describes run for real. It follows the providers' create path:
   local): runs `create` with the interpreter (default /bin/sh -c) and the process environment
   plus `environment`.
 - RemoteImage: not pulled (no registry here): the look-alike standing for the image is used.
+  A `docker-build:index:Image` (the project's own images, built in development) is not built by
+  the applier either: the RemoteImage that names its tag gets the look-alike too.
 
 Resources are created as the engine schedules them: each as soon as everything it depends on is
 created, independent ones in parallel. Stand-in changes, and only these: images are look-alikes;
@@ -371,9 +373,16 @@ class Applier:
         for kind, identifier in reversed(self.created):
             path = {CONTAINER: "containers", NETWORK: "networks", VOLUME: "volumes"}[kind]
             query = {"force": "1", "v": "1"} if kind == CONTAINER else None
-            try:
-                self.api.call("DELETE", f"/{path}/{identifier}", query=query)
-            except ApiError as error:
-                if error.status != 404:
-                    raise
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    self.api.call("DELETE", f"/{path}/{identifier}", query=query)
+                    break
+                except ApiError as error:
+                    if error.status == 404:
+                        break
+                    # a network a removed service's task still holds is freed a moment later
+                    if "in use" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
         self.created.clear()

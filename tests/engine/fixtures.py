@@ -46,8 +46,9 @@ class LookalikeImages:
     def for_image(self, image: str) -> str:
         """The tag standing for an image a plan names: the look-alike, tagged with the plan's tag too,
         so that a new tag in the plan is a new image reference on the engine (a rolling update)."""
-        if image in self.overrides:
-            return self.overrides[image]
+        reference = image.split("@", 1)[0]  # a digest pin names the registry's image: no use here
+        if reference in self.overrides:
+            return self.overrides[reference]
         tag = self.tag(images.lookalike_for(image))
         alias = f"{tag}-{images.plan_tag(image)}"
         with self._lock:

@@ -33,6 +33,7 @@ from tests.engine.daemon import Engine, EngineError
 
 IMAGES_DIR = Path(__file__).parent / "images"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+APP_HEALTHCHECK = PROJECT_DIR / "app" / "healthcheck" / "websys-healthcheck"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "websys-engine"
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
@@ -210,6 +211,8 @@ def _stage_context(name: str, context: Path) -> None:
     shutil.copy2(IMAGES_DIR / "claim-id", context / "claim-id")
     if name in PYTHON_DISTRIBUTIONS:
         _stage_python(PYTHON_DISTRIBUTIONS[name], context / "site-packages")
+    if name == "app":  # the project's healthcheck contract: the images carry `websys-healthcheck URL`
+        shutil.copy2(APP_HEALTHCHECK, context / "websys-healthcheck")
     if name == "backup":
         for package in ("websys", "components", "monitoring"):
             shutil.copytree(
@@ -224,6 +227,8 @@ def image_key(name: str) -> str:
         parts += [
             f"{d.metadata['Name']}=={d.version}".encode() for d in _requirements_closure(PYTHON_DISTRIBUTIONS[name])
         ]
+    if name == "app":
+        parts.append(APP_HEALTHCHECK.read_bytes())
     if name == "backup":
         for package in ("websys", "components", "monitoring"):
             parts += [p for p in _tree_digest(PROJECT_DIR / package) if b"__pycache__" not in p.split(b"\0", 1)[0]]

@@ -251,6 +251,9 @@ class SwarmApplier(Applier):
             "POST", f"/services/{service['ID']}/update", self.service_spec(inputs), query={"version": str(version)}
         )
         self.converge(inputs)
+        status = self.api.call("GET", f"/services/{service['ID']}").get("UpdateStatus", {})
+        if status.get("State", "completed") != "completed":  # the provider fails an update Swarm undid
+            raise ApplyError(f"service {inputs['name']}: update {status.get('State')}: {status.get('Message', '')}")
 
     def converge(self, inputs: dict[str, Any]) -> None:
         """As the provider's converge_config: every wanted replica has a running task of the current spec."""

@@ -191,6 +191,8 @@ REPLICATION_PASSWORD_FILE="${{REPLICATION_PASSWORD_FILE:-{REPLICATION_PASSWORD_F
 PGPASSFILE="${{PGPASSFILE:-{SOCKET_DIR}/replication.pgpass}}"
 POSTGRES_CONFIG_FILE="${{POSTGRES_CONFIG_FILE:-{POSTGRESQL_CONF}}}"
 PRIMARY_WAIT_SECONDS="${{PRIMARY_WAIT_SECONDS:-300}}"
+READY_USER='{settings.database.user}'
+READY_DATABASE='{settings.database.name}'
 export PGPASSFILE
 
 log() {{ echo "websys-replica-{index}: $*" >&2; }}
@@ -209,7 +211,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   rm -rf "$PGDATA.partial"  # a clone that did not finish
   waited=0
-  until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT"; do
+  # As the application role to its database: a pg_hba.conf line, so the primary asks for a password
+  # and pg_isready hangs up unlogged; any other user was a FATAL line per try (seen on a real engine).
+  until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$READY_USER" -d "$READY_DATABASE"; do
     if [ "$waited" -ge "$PRIMARY_WAIT_SECONDS" ]; then
       log "the primary $PRIMARY_HOST:$PRIMARY_PORT did not answer within $PRIMARY_WAIT_SECONDS s"
       exit 1
