@@ -8,15 +8,19 @@ The values stay in memory: nothing here prints or writes them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
+from pulumi.runtime.mocks import MockResourceArgs
 from pulumi.runtime.rpc import _special_output_value_sig, _special_resource_sig, _special_secret_sig, _special_sig_key
 
 from tests import planning
 from websys.plan import Plan, PlannedResource, record_plan
+from websys.plan.mocks import WebsysMocks
 from websys.plan.recorder import RecordingMonitor, secret_leaves
 from websys.stackfile import StackConfig
 
@@ -39,6 +43,30 @@ def reveal(value: Any) -> Any:  # noqa: PLR0911 one return per kind of value
     return value
 
 
+RANDOM_ID = "random:index/randomId:RandomId"
+
+
+class EngineMocks(WebsysMocks):
+    """The program's mocks, except that a `random.RandomId` takes a new value whenever its keepers
+    change, as under the engine: `keepers` is replace-on-change in the random provider that
+    pulumi-random bridges (hashicorp/terraform-provider-random `internal/provider/resource_id.go`:
+    a plan modifier that requires replacement when keepers change, and its docs: "when changed,
+    will trigger recreation"), and the replacement draws anew. So a
+    rotated Swarm secret gets a new versioned name here, as it does on a real `pulumi up`.
+
+    The value is derived from the keepers, which a published plan must never do (they may hold a
+    secret's digest: websys/plan/mocks.py). These plans stay in the engine tests' memory.
+    """
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == RANDOM_ID:
+            size = int(args.inputs.get("byteLength", 8))
+            seed = json.dumps([args.name, args.inputs.get("keepers")], sort_keys=True, default=str)
+            outputs["hex"] = hashlib.sha256(seed.encode()).digest()[:size].hex()
+        return resource_id, outputs
+
+
 @dataclass(frozen=True)
 class EnginePlan:
     plan: Plan
@@ -57,6 +85,7 @@ def stack_config(stack: str, sets: Sequence[str] = (), secrets: Sequence[str] = 
 
 def engine_plan(stack: str, config: StackConfig) -> EnginePlan:
     monitor = RecordingMonitor(secret_leaves(config))
+    monitor.mocks = EngineMocks()
     plan = record_plan(stack, config, monitor=monitor)
     by_key = {(r.type, r.name, r.parent): r.urn for r in plan.resources}
     inputs: dict[str, dict[str, Any]] = {}

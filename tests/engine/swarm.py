@@ -20,6 +20,7 @@ import base64
 import time
 from typing import Any
 
+from tests.engine.api import ApiError
 from tests.engine.applier import (
     HANDLED,
     NETWORK,
@@ -278,10 +279,18 @@ class SwarmApplier(Applier):
                 raise ApplyError(f"service {name} did not converge ({update or 'creating'}; tasks {states})")
             time.sleep(1)
 
+    def _delete(self, path: str) -> None:
+        """Remove an object; one a test already removed (an old secret after a rotation) is fine."""
+        try:
+            self.api.call("DELETE", path)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+
     def destroy(self) -> None:
         for kind, identifier in reversed(self.created):
             if kind == SERVICE:
-                self.api.call("DELETE", f"/services/{identifier}")
+                self._delete(f"/services/{identifier}")
         # a service's containers go away asynchronously; networks and secrets in use wait for them
         deadline = time.monotonic() + 60
         while self.api.call("GET", "/containers/json", query={"filters": '{"label":["com.docker.swarm.service.id"]}'}):
@@ -291,7 +300,7 @@ class SwarmApplier(Applier):
         for kind, identifier in reversed(self.created):
             path = {SECRET: "secrets", CONFIG: "configs"}.get(kind)
             if path:
-                self.api.call("DELETE", f"/{path}/{identifier}")
+                self._delete(f"/{path}/{identifier}")
         self.created = [
             (kind, identifier) for kind, identifier in self.created if kind not in (SERVICE, SECRET, CONFIG)
         ]
