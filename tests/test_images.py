@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.planning import CONTAINER, REMOTE_IMAGE, containers, plan_for, run_websys
+from tests.planning import CONTAINER, REMOTE_IMAGE, containers, plan_for, run_websys, stack_file
 from websys.plan import PROJECT_DIR, Plan, PlannedResource
 from websys.settings.images import DOCKERFILES
 from websys.settings.types import _image_reference
@@ -112,7 +112,9 @@ def test_registry_credentials_come_from_the_docker_client_config() -> None:
 )
 def test_bad_image_settings_are_one_line_with_exit_2(stack: str, assignment: str, message: str) -> None:
     sets = [assignment] if message else ["images.build=[]", "images.baseImage=debian:12.12-slim"]
-    result = run_websys("plan", stack, *[arg for s in sets for arg in ("--set", s)])
+    result = run_websys(
+        "plan", stack, "--stack-file", str(stack_file(stack)), *[arg for s in sets for arg in ("--set", s)]
+    )
     assert result.returncode == 2, result.stdout
     expected = message or "websys:images.baseImage: is the base of built images, and images.build lists none"
     # The error names the option that caused it, not the stack file.

@@ -254,7 +254,7 @@ def test_the_app_runs_with_the_plans_hardening(stack: Stack) -> None:
         assert config["User"] == planned["user"] == "1000:1000"
         assert host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"]
-        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert host["SecurityOpt"] == planned["securityOpts"] == ["no-new-privileges=true"]
         assert host["Tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m"}
         assert config["Healthcheck"]["Test"] == planned["healthcheck"]["tests"]
         assert container.attrs["State"]["Health"]["Status"] == "healthy"

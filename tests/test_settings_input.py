@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from tests.planning import run_websys, stack_file
 from websys.cli.common import load_stack_config
-from websys.plan import PROJECT_DIR, record_plan
+from websys.plan import record_plan
 from websys.settings import Settings, SettingsError, parse_settings
 from websys.settings.yamlread import MAX_DEPTH, MAX_FILE_BYTES
 from websys.stackfile import apply_override, read_stack_file
@@ -653,7 +653,7 @@ SECRET_TARGETS = st.one_of(
 @given(target=SECRET_TARGETS)
 def test_any_value_passed_with_secret_is_absent_from_the_plan(target: tuple[str, str]) -> None:
     path, value = target
-    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
+    config = read_stack_file(stack_file("development"))
     apply_override(config, f"{path}={value}", secret=True, flag="--secret")
     plan = record_plan("development", config)
     assert value not in plan.dumps()
@@ -669,7 +669,7 @@ def test_each_of_those_keys_reaches_the_plan_when_not_secret() -> None:
         "backend.healthcheck.path": "/plainhealth",
         "database.name": "db_plainname",
     }
-    config = read_stack_file(PROJECT_DIR / "Pulumi.development.yaml")
+    config = read_stack_file(stack_file("development"))
     for path, value in values.items():
         apply_override(config, f"{path}={value}", secret=False, flag="--set")
     text = record_plan("development", config).dumps()

@@ -271,13 +271,16 @@ class BackupStore:
             raise
         assert upload is not None
         upload_id = upload["UploadId"]
-        uploader = _PartUploader(self, key, upload_id, on_progress)
-        free: queue.Queue[memoryview] = uploader.free
-        for _ in range(2):
-            free.put(memoryview(bytearray(part_size)))
+        uploader: _PartUploader | None = None
         digest = hashlib.sha256()
         size = number = 0
+        # From here on the upload exists: whatever stops us (a signal while the part buffers are
+        # allocated included) must abort it, so the try starts on the next line.
         try:
+            uploader = _PartUploader(self, key, upload_id, on_progress)
+            free: queue.Queue[memoryview] = uploader.free
+            for _ in range(2):
+                free.put(memoryview(bytearray(part_size)))
             while True:
                 view = free.get()
                 uploader.check()
@@ -304,7 +307,8 @@ class BackupStore:
                 MultipartUpload={"Parts": uploader.completed()},
             )
         except BaseException:
-            uploader.stop()
+            if uploader is not None:
+                uploader.stop()
             self.abort(key, upload_id)
             raise
         return size, digest.hexdigest()
