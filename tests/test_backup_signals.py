@@ -80,6 +80,14 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what
     raise AssertionError(f"no {what} within {timeout}s")
 
 
+def child_processes(pid: int, name: str) -> list[int]:
+    """The ids of `pid`'s children running the program `name` (from /proc)."""
+    children = [
+        int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
+    ]
+    return [child for child in children if Path(f"/proc/{child}/comm").read_text().strip() == name]
+
+
 def uploads(moto: MotoServer, bucket: str) -> list[dict[str, Any]]:
     return list(s3_client(moto).list_multipart_uploads(Bucket=bucket).get("Uploads", []))
 
@@ -219,7 +227,14 @@ def test_postgresql_dying_mid_dump_is_one_line_naming_the_cause(moto: MotoServer
         fill(server, "doomed", 60)
         process = start("backup", *s3_args(moto, bucket, server, "doomed"), "--compress", "0", "--part-size-mb", "5")
         wait_for(lambda: parts(moto, bucket) >= 1, process, "a part uploaded")
-        server.stop()  # an immediate shutdown: every backend ends at once
+        # pg_dump is held still while PostgreSQL dies, so the dump cannot finish first however fast
+        # it runs: it resumes with tens of MB unread, which its dead connection never delivers.
+        (dump,) = child_processes(process.pid, "pg_dump")
+        os.kill(dump, signal.SIGSTOP)
+        try:
+            server.stop()  # an immediate shutdown: every backend ends at once
+        finally:
+            os.kill(dump, signal.SIGCONT)
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
     assert "Traceback" not in stderr
