@@ -3,9 +3,11 @@ loopback, called as the WSGI application waitress serves in its image."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -206,3 +208,17 @@ def test_schema_migration_is_idempotent(postgres: PostgresServer, redis_server: 
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'notes' ORDER BY ordinal_position"
         ).fetchall()
     assert [c[0] for c in columns] == ["id", "author", "body", "created_at"]
+
+
+def record_headers(into: list[list[tuple[str, str]]], status: str, headers: list[tuple[str, str]]) -> None:
+    into.append(headers)
+
+
+def test_every_response_names_the_replica_that_served_it(backend: Backend) -> None:
+    for method, path in (("GET", "/api/health"), ("GET", "/no-such-route"), ("POST", "/api/notes")):
+        headers: list[list[tuple[str, str]]] = []
+        environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": "0"}
+        setup_testing_defaults(environ)
+        environ["wsgi.input"] = io.BytesIO(b"")
+        backend(environ, functools.partial(record_headers, headers))
+        assert dict(headers[0])["X-Served-By"] == socket.gethostname(), path

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 import urllib.request
@@ -72,3 +73,9 @@ def test_the_healthcheck_program_exits_0_only_for_a_2xx_answer(frontend: str) ->
     usage = run_healthcheck("http://example.com/")
     assert usage.returncode == 2
     assert usage.stderr == "usage: websys-healthcheck http://127.0.0.1:PORT/PATH\n"
+
+
+def test_every_response_names_the_replica_that_served_it(frontend: str) -> None:
+    for path in ("/", "/config.json", "/app.js"):
+        with urllib.request.urlopen(f"{frontend}{path}", timeout=10) as response:  # noqa: S310 loopback
+            assert response.headers["X-Served-By"] == socket.gethostname(), path

@@ -1,9 +1,12 @@
 """The development and production plans (platform host) applied on a real Docker Engine.
 
-Each stack's plan is recorded from a stack file made for the test (the committed one with every
+Each stack's plan is recorded from a stack file made for the test (the tests' own one with every
 value the tests depend on set explicitly, docker.host pointing at the engine and the edge's TLS
-material given as secrets), then created by the test applier (tests/engine/applier.py) with
-look-alike images (tests/engine/images). The stacks run one after the other: both publish 443.
+material given as secrets), then created by the test applier (tests/engine/applier.py). The
+development plan comes up whole with the images it builds: the reference app and the backup job,
+built from the repository's Dockerfiles (tests/engine/build.py); the official images are
+look-alikes (tests/engine/images), as is production's app tier. The stacks run one after the
+other: both publish 443.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.edge_support import make_certificate
-from tests.engine.applier import LOCAL_COMMAND, ApplyError
+from tests.engine import build
+from tests.engine.applier import BUILD, LOCAL_COMMAND, ApplyError
 from tests.engine.checks import (
     Load,
+    Reply,
     can_connect,
     capability_mask,
     https_get,
+    https_post,
     process_status,
     root_mount_options,
     tcp_listener,
@@ -49,7 +56,22 @@ BOTH_COLORS = [
     "backend.green.replicas=1",
     "deploy.activeColor=blue",
 ]  # fmt: skip
-DEVELOPMENT = [*BOTH_COLORS, "postgres.replicas=0", "monitoring.enabled=true"]
+# Development builds its own images (docker/*.Dockerfile): both colors run the reference app.
+BUILT = {
+    "frontend": "websys-local/frontend:dev",
+    "backend": "websys-local/backend:dev",
+    "backup": "websys-local/backup:dev",
+}
+DEVELOPMENT = [
+    "images.build=[frontend, backend, backup]",
+    *(f"{tier}.{color}.image={BUILT[tier]}" for tier in ("frontend", "backend") for color in ("blue", "green")),
+    f"backup.image={BUILT['backup']}",
+    *(f"{tier}.{color}.replicas=1" for tier in ("frontend", "backend") for color in ("blue", "green")),
+    "deploy.activeColor=blue",
+    "database.name=websys_db_dev",
+    "postgres.replicas=0",
+    "monitoring.enabled=true",
+]
 PRODUCTION = [
     *IMAGES,
     "frontend.blue.replicas=1",
@@ -63,6 +85,9 @@ PRODUCTION = [
     "postgres.effectiveCacheSizeMb=384",
 ]  # fmt: skip
 DOMAINS = {"development": ("localhost", "localhost"), "production": ("websys.example.test", "api.websys.example.test")}
+# A path the API answers through nginx: the reference app's health (development), anything for the
+# look-alike (production).
+API_PATHS = {"development": "/api/health", "production": "/users"}
 
 
 def tls_secrets(directory: Path) -> list[str]:
@@ -137,23 +162,28 @@ def check_edge(deployment: Deployment, color: str) -> None:
     frontend, api = DOMAINS[deployment.stack]
     page = https_get(deployment.engine, frontend, "/")
     assert page.status == 200
-    assert f"frontend-{color}-" in page.json()["host"]
+    assert f"frontend-{color}-" in page.served_by
     for name in ("strict-transport-security", "content-security-policy", "x-content-type-options", "x-frame-options"):
         assert name in page.headers, name
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers.get("x-xss-protection", "0") == "0"
-    api_path = "/api/users" if frontend == api else "/users"
-    answer = https_get(deployment.engine, api, api_path)
+    answer = https_get(deployment.engine, api, API_PATHS[deployment.stack])
     assert answer.status == 200
-    assert f"backend-{color}-" in answer.json()["host"]
+    assert f"backend-{color}-" in answer.served_by
+
+
+def https_request(deployment: Deployment, path: str, body: Any, token: str | None = None) -> Reply:
+    """POST a JSON body to the API through nginx (in the engine's namespace)."""
+    _, api = DOMAINS[deployment.stack]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return https_post(deployment.engine, api, path, json.dumps(body).encode(), headers)
 
 
 def check_redis_auth(deployment: Deployment) -> None:
+    """A client without the password is refused: redis-cli in Redis's container, over its network
+    address (not loopback), as any container on the data network would connect."""
     redis = deployment.container_name("redis-server")
-    backend = next(r.name for r in deployment.containers() if r.name.startswith("backend-"))
-    refused = deployment.engine.docker(
-        "exec", deployment.container_name(backend), "redis-cli", "-h", redis, "ping", check=False
-    )
+    refused = deployment.engine.docker("exec", redis, "redis-cli", "-h", redis, "ping", check=False)
     assert "NOAUTH" in refused.stdout + refused.stderr
     answered = deployment.engine.docker(
         "exec", redis, "sh", "-c", 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" redis-cli --no-auth-warning ping'
@@ -219,7 +249,8 @@ def development(
     engine: Engine, lookalikes: LookalikeImages, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     secrets = tls_secrets(tmp_path_factory.mktemp("tls-development"))
-    with deployed(engine, lookalikes, "development", [*DEVELOPMENT, *domain_sets("development")], secrets) as found:
+    sets = [*DEVELOPMENT, *domain_sets("development")]
+    with deployed(engine, lookalikes, "development", sets, secrets, build_images=True) as found:
         yield found
 
 
@@ -280,11 +311,12 @@ class TestDevelopment:
         ]
         green = replan(development.engine, "development", sets, secrets)
         push = green.inputs[green.resource("proxy-config", LOCAL_COMMAND).urn]
-        with Load(development.engine, api, "/api/users") as load:
+        path = API_PATHS["development"]
+        with Load(development.engine, api, path) as load:
             wait_until(lambda: len(load.replies) >= 20, "requests before the switch", timeout=30, pause=0.1)
             switched = time.monotonic()
             development.applier.run_command("proxy-config", push)
-            wait_until(lambda: "backend-green-" in https_get(development.engine, api, "/api/users").json()["host"],
+            wait_until(lambda: "backend-green-" in https_get(development.engine, api, path).served_by,
                        "the API answered by green", timeout=30, pause=0.2)  # fmt: skip
             green_from = time.monotonic()
             wait_until(lambda: sum(stamp > green_from for stamp, _, _ in load.replies) >= 20,
@@ -325,6 +357,70 @@ class TestDevelopment:
         name = development.container_name("backup-job")
         drill = development.engine.docker("exec", name, "websys", "verify-backup", check=False, timeout=180)
         assert drill.returncode == 0, drill.stderr[-1500:]
+
+    # The reference app, built from the repository's Dockerfiles, as a user's `make up` runs it.
+
+    def test_the_page_is_served_through_nginx_over_https(self, development: Deployment) -> None:
+        frontend, _ = DOMAINS["development"]
+        page = https_get(development.engine, frontend, "/")
+        assert (page.status, page.headers["content-type"]) == (200, "text/html")
+        assert "<title>WebSys</title>" in page.body
+        envs = dict(item.split("=", 1) for item in development.inputs(self.replica("frontend"))["envs"])
+        assert https_get(development.engine, frontend, "/config.json").json() == {
+            "apiBaseUrl": envs["VITE_API_BASE_URL"].rstrip("/")
+        }
+
+    def test_the_api_reads_and_writes_postgresql_through_nginx(self, development: Deployment) -> None:
+        _, api = DOMAINS["development"]
+        assert https_get(development.engine, api, "/api/health").json() == {
+            "status": "ok", "postgres": "ok", "redis": "ok"
+        }  # fmt: skip
+        session = https_request(development, "/api/session", {"user": "alice"})
+        assert session.status == 201, session.body
+        token = session.json()["token"]
+        note = https_request(development, "/api/notes", {"body": "from the engine test"}, token=token)
+        assert (note.status, note.json()["author"]) == (201, "alice"), note.body
+        listed = https_get(development.engine, api, "/api/notes").json()
+        assert "from the engine test" in [n["body"] for n in listed["notes"]]
+        rows = development.exec(
+            "postgres-primary", "psql", "-X", "-At", "-U", "postgres", "-d", "websys_db_dev",
+            "-c", "SELECT author || ':' || body FROM notes WHERE author = 'alice'",
+        )  # fmt: skip
+        assert rows.splitlines() == ["alice:from the engine test"]
+        assert https_get(development.engine, api, "/api/metrics").status == 404  # the metrics stay inside
+
+    def test_the_backend_answers_health_and_metrics_inside_its_network(self, development: Deployment) -> None:
+        script = "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())"
+        backend = self.replica("backend")
+        health = development.exec(backend, "python3", "-c", script, "http://127.0.0.1:8000/health")
+        assert json.loads(health) == {"status": "ok", "postgres": "ok", "redis": "ok"}
+        metrics = development.exec(backend, "python3", "-c", script, "http://127.0.0.1:8000/metrics")
+        assert 'http_requests_total{method="GET",route="/health",status_code="200"}' in metrics
+        assert "http_request_duration_seconds_bucket{" in metrics
+
+    def test_prometheus_scrapes_the_backends_request_metrics(self, development: Deployment) -> None:
+        query = "http://127.0.0.1:9090/api/v1/query?query=http_request_duration_seconds_count%7Bjob%3D%22backend%22%7D"
+
+        def scraped() -> list[dict[str, Any]]:
+            text = development.exec("monitoring-prometheus", "wget", "-q", "-O", "-", query)
+            return list(json.loads(text)["data"]["result"])
+
+        wait_until(lambda: bool(scraped()), "the backend's request histogram in Prometheus", timeout=90, pause=3)
+        assert {series["metric"]["color"] for series in scraped()} == {"blue", "green"}
+
+    def test_containers_run_the_built_images_by_id_and_a_rebuild_changes_nothing(self, development: Deployment) -> None:
+        applier = development.applier
+        for tier in ("frontend", "backend", "backup"):
+            built = applier.built[BUILT[tier]]
+            names = [self.replica(tier)] if tier != "backup" else ["backup-job"]
+            for name in names:
+                assert development.state(name)["Image"] == built, name
+        again = build.build(development.engine, development.plan.inputs[development.find("images-backend", BUILD).urn])
+        assert again == applier.built[BUILT["backend"]]
+
+    @staticmethod
+    def replica(tier: str) -> str:
+        return f"{tier}-blue-1"
 
 
 # --- production (platform host) -------------------------------------------------------------------

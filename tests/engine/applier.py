@@ -21,12 +21,17 @@ the program describes run for real. It follows the providers' create path:
 - pulumi-command `command:local:Command` (github:pulumi/pulumi-command, provider/pkg/provider/
   local): runs `create` with the interpreter (default /bin/sh -c) and the process environment
   plus `environment`.
-- RemoteImage: not pulled (no registry here): the look-alike standing for the image is used.
-  A `docker-build:index:Image` (the project's own images, built in development) is not built by
-  the applier either: the RemoteImage that names its tag gets the look-alike too.
+- RemoteImage: not pulled (no registry here): the look-alike standing for the image is used,
+  unless the plan built that tag.
+- `docker-build:index:Image` (the project's own images, built in development): given a `builder`
+  (tests/engine/build.py, the stand-in for pulumi-docker-build), built from the repository's
+  Dockerfiles, and the RemoteImage naming one of its tags reads the built image's id, as
+  components/images.py has it; without a builder, not built, and that RemoteImage gets the
+  look-alike too.
 
 Resources are created as the engine schedules them: each as soon as everything it depends on is
-created, independent ones in parallel. Stand-in changes, and only these: images are look-alikes;
+created, independent ones in parallel. Stand-in changes, and only these: images not built by the
+plan are look-alikes;
 every object gets the label com.websys.test-run=<run id>, so a shared daemon can be cleaned up.
 """
 
@@ -53,6 +58,7 @@ NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 LOCAL_COMMAND = "command:local:Command"
+BUILD = "docker-build:index:Image"
 HANDLED = (CONTAINER, NETWORK, VOLUME, REMOTE_IMAGE, LOCAL_COMMAND)
 COMMAND_TIMEOUT = 180.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -208,6 +214,7 @@ class Applier:
     engine: Engine
     plan: EnginePlan
     image_for: Callable[[str], str]  # the image a RemoteImage names -> the local tag standing for it
+    builder: Callable[[dict[str, Any]], str] | None = None  # a plan's Image's inputs -> the built id
     created: list[tuple[str, str]] = field(default_factory=list)  # (type, id), in creation order
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Set when an apply fails or is interrupted: the other resources' waits stop at once.
@@ -216,9 +223,11 @@ class Applier:
     def __post_init__(self) -> None:
         self.api = DockerApi(self.engine.host)
         self.images: dict[str, str] = {}
+        self.built: dict[str, str] = {}  # a tag the plan built -> the image id
 
     def selected(self, select: Callable[[PlannedResource], bool]) -> list[PlannedResource]:
-        return [r for r in self.plan.plan.resources if r.type in HANDLED and select(r)]
+        handled = (*HANDLED, BUILD) if self.builder is not None else HANDLED
+        return [r for r in self.plan.plan.resources if r.type in handled and select(r)]
 
     def apply(self, select: Callable[[PlannedResource], bool] = lambda _: True, parallel: int = 16) -> None:
         """Create the selected resources, each once all its selected dependencies are created."""
@@ -248,8 +257,12 @@ class Applier:
 
     def create(self, resource: PlannedResource) -> None:
         inputs = self.plan.inputs[resource.urn]
-        if resource.type == REMOTE_IMAGE:
-            self.images[resource.urn] = self.image_for(inputs["name"])
+        if resource.type == BUILD and self.builder is not None:
+            image_id = self.builder(inputs)
+            with self._lock:
+                self.built.update(dict.fromkeys(inputs["tags"], image_id))
+        elif resource.type == REMOTE_IMAGE:
+            self.images[resource.urn] = self.built.get(inputs["name"]) or self.image_for(inputs["name"])
         elif resource.type == NETWORK:
             self._network(inputs)
         elif resource.type == VOLUME:

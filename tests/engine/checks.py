@@ -60,14 +60,29 @@ class Reply:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def served_by(self) -> str:
+        """The replica that answered: the reference app and its look-alike name it in X-Served-By."""
+        return self.headers.get("x-served-by", "")
 
-def _https(host_header: str, path: str, port: int, timeout: float) -> Reply:
+
+def _https(
+    host_header: str,
+    path: str,
+    port: int,
+    timeout: float,
+    payload: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
     connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    sent = {"Host": host_header, **(headers or {})}
+    if payload is not None:
+        sent["Content-Type"] = "application/json"
     try:
-        connection.request("GET", path, headers={"Host": host_header})
+        connection.request("GET" if payload is None else "POST", path, body=payload, headers=sent)
         response = connection.getresponse()
         body = response.read().decode(errors="replace")
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
@@ -78,6 +93,19 @@ def _https(host_header: str, path: str, port: int, timeout: float) -> Reply:
 def https_get(engine: Engine, host_header: str, path: str, port: int = 443, timeout: float = 10) -> Reply:
     """GET https://127.0.0.1:<port><path> in the engine's network namespace, with a Host header."""
     return netns.run_in(engine, lambda: _https(host_header, path, port, timeout))
+
+
+def https_post(
+    engine: Engine,
+    host_header: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    port: int = 443,
+    timeout: float = 10,
+) -> Reply:
+    """POST a JSON body to https://127.0.0.1:<port><path> in the engine's network namespace."""
+    return netns.run_in(engine, lambda: _https(host_header, path, port, 10, body, headers))
 
 
 def tcp_listener(engine: Engine | None, address: str) -> tuple[socket.socket, int]:
@@ -129,10 +157,10 @@ class Load:
             stamp = time.monotonic()
             try:
                 reply = _https(self.host_header, self.path, 443, self.timeout)
-                host = str(reply.json().get("host", "")) if reply.status == 200 else ""
+                host = reply.served_by if reply.status == 200 else ""
                 with self._lock:
                     self.replies.append((stamp, reply.status, host))
-            except (OSError, http.client.HTTPException, ValueError) as error:
+            except (OSError, http.client.HTTPException) as error:
                 with self._lock:
                     self.failures.append((stamp, repr(error)))
             time.sleep(self.pause)

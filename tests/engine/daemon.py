@@ -6,7 +6,9 @@ socket, data root, exec root and pidfile. Its bridges, iptables rules and publis
 that namespace, so several test runs (and a swarm's nodes) on one machine never meet: the plans'
 fixed subnets and host ports (443, 5432...) cannot collide. An uplink (a veth pair to the host's
 namespace, a /30 of 10.253.0.0/16) stands for "the outside": what a container can reach there it
-could reach on the Internet.
+could reach on the Internet. The host masquerades the uplink to its own route out (iptables rules
+tagged with the engine's key, removed with it), so builds on this engine reach Debian's mirror as
+on any Docker host; that needs the host's IPv4 forwarding, which is switched on as dockerd does.
 
 A daemon that already answers (`DOCKER_HOST`, or the default socket) is used as it is and never
 stopped; then only what this run created (labelled `com.websys.test-run=<run id>`) is removed.
@@ -21,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -124,6 +127,45 @@ def _uplink_octets(run_id: str) -> tuple[int, int]:
     raise EngineError("no free /30 in 10.253.0.0/16 for the engine's uplink")
 
 
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", "10", *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+def _nat_rules(key: str, host_if: str, inside: str) -> list[tuple[str, str, list[str]]]:
+    """The host's rules that let the engine's uplink out, as it lets a Docker bridge out: forward
+    what comes from it and the replies to it, and masquerade it (the host's FORWARD policy may be
+    DROP, which a Docker daemon in the host's namespace sets)."""
+    tag = ["-m", "comment", "--comment", f"websys-engine:{key}"]
+    return [
+        ("filter", "FORWARD", ["-i", host_if, "-j", "ACCEPT", *tag]),
+        (
+            "filter",
+            "FORWARD",
+            ["-o", host_if, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT", *tag],
+        ),
+        ("nat", "POSTROUTING", ["-s", f"{inside}/32", "!", "-o", host_if, "-j", "MASQUERADE", *tag]),
+    ]
+
+
+def _open_uplink(key: str, host_if: str, inside: str) -> None:
+    forwarding = Path("/proc/sys/net/ipv4/ip_forward")
+    if forwarding.read_text().strip() != "1":
+        forwarding.write_text("1\n")
+    for table, chain, rule in _nat_rules(key, host_if, inside):
+        result = _iptables("-t", table, "-I", chain, "1", *rule)
+        if result.returncode != 0:
+            raise EngineError(f"iptables {table} {chain} for the engine's uplink: {result.stderr.strip()}")
+
+
+def _close_uplink(key: str) -> None:
+    """Removes every host rule tagged with this engine's key (also those of an engine that died)."""
+    for table in ("filter", "nat"):
+        listing = _iptables("-t", table, "-S").stdout.splitlines()
+        for line in listing:
+            if f"websys-engine:{key}" in line and line.startswith("-A "):
+                _iptables("-t", table, "-D", *shlex.split(line)[1:])
+
+
 def start_engine(run_id: str, name: str = "engine") -> Engine:
     """dockerd in a new network namespace `websys-<run>-<name>`, answering within START_TIMEOUT."""
     key = hashlib.sha256(f"{run_id}:{name}".encode()).hexdigest()[:10]
@@ -146,6 +188,7 @@ def start_engine(run_id: str, name: str = "engine") -> Engine:
         _ip("addr", "add", f"{inside}/30", "dev", engine_if, netns=netns)
         _ip("link", "set", engine_if, "up", netns=netns)
         _ip("route", "add", "default", "via", outside, netns=netns)
+        _open_uplink(key, host_if, inside)
         socket_path = run_dir / "docker.sock"
         log = (run_dir / "dockerd.log").open("w", encoding="utf-8")
         process = subprocess.Popen(
@@ -183,6 +226,7 @@ def start_engine(run_id: str, name: str = "engine") -> Engine:
             time.sleep(0.3)
         return engine
     except BaseException:
+        _close_uplink(key)
         with contextlib.suppress(EngineError):
             _ip("netns", "delete", netns)
         raise
@@ -223,6 +267,7 @@ def stop_engine(engine: Engine) -> None:
     exec_root = RUN_ROOT / key / "exec"
     subprocess.run(["umount", "-R", "-l", str(DATA_ROOT / key / "data")], capture_output=True, check=False)
     subprocess.run(["umount", "-R", "-l", str(exec_root)], capture_output=True, check=False)
+    _close_uplink(key)
     with contextlib.suppress(EngineError):
         _ip("netns", "delete", engine.netns)
     shutil.rmtree(RUN_ROOT / key, ignore_errors=True)

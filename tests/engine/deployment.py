@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tests.engine import build
 from tests.engine.applier import CONTAINER, LOCAL_COMMAND, Applier
 from tests.engine.daemon import Engine
 from tests.engine.fixtures import LookalikeImages
@@ -57,10 +59,18 @@ def replan(engine: Engine, stack: str, sets: Sequence[str], secrets: Sequence[st
 
 @contextlib.contextmanager
 def deployed(
-    engine: Engine, lookalikes: LookalikeImages, stack: str, sets: Sequence[str], secrets: Sequence[str]
+    engine: Engine,
+    lookalikes: LookalikeImages,
+    stack: str,
+    sets: Sequence[str],
+    secrets: Sequence[str],
+    *,
+    build_images: bool = False,
 ) -> Iterator[Deployment]:
-    """The stack's plan (docker.host set to the engine; `sets` and `secrets` on top) applied."""
-    applier = Applier(engine, replan(engine, stack, sets, secrets), lookalikes.for_image)
+    """The stack's plan (docker.host set to the engine; `sets` and `secrets` on top) applied; with
+    `build_images`, the plan's own images are built from the repository's Dockerfiles."""
+    builder = functools.partial(build.build, engine) if build_images else None
+    applier = Applier(engine, replan(engine, stack, sets, secrets), lookalikes.for_image, builder=builder)
     try:
         applier.apply()
         yield Deployment(engine, applier, stack)

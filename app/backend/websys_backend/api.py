@@ -2,12 +2,15 @@
 
 Routes are served with and without the `/api` prefix: nginx passes `/api/...` unchanged when the
 API shares the frontend's host, and everything from the root when the API has a host of its own.
+Every response names the replica that served it (`X-Served-By`, its hostname, which the program
+sets to the container's name, color included), so a color switch can be watched from outside.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,6 +42,7 @@ class Backend:
     def __init__(self, store: Store, jwt_secret: str) -> None:
         self.store = store
         self.jwt_secret = jwt_secret
+        self.replica = socket.gethostname()
         self.metrics = Metrics(self._active_users)
         self.routes: dict[tuple[str, str], Callable[[dict[str, Any]], Response]] = {
             ("GET", "/health"): self.health,
@@ -75,7 +79,12 @@ class Backend:
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         start_response(
             f"{status} {_REASONS.get(status, 'Error')}",
-            [("Content-Type", ctype), ("Content-Length", str(len(payload))), ("Cache-Control", "no-store")],
+            [
+                ("Content-Type", ctype),
+                ("Content-Length", str(len(payload))),
+                ("Cache-Control", "no-store"),
+                ("X-Served-By", self.replica),
+            ],
         )
         self.metrics.observe(method, route, status, time.perf_counter() - started)
         return [payload]

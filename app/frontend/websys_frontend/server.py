@@ -1,10 +1,12 @@
 """Serves the static page on PORT. The API's address comes from VITE_API_BASE_URL at run time (the
-variable the program gives every frontend), so one image serves every stack."""
+variable the program gives every frontend), so one image serves every stack. Every response names
+the replica that served it (`X-Served-By`: its hostname, the container's name), as the backend's do."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +28,7 @@ class Handler(SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Served-By", socket.gethostname())
         super().end_headers()
 
     def do_GET(self) -> None:

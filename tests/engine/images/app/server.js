@@ -24,7 +24,12 @@ const server = http.createServer((request, response) => {
     body = JSON.stringify({ host: os.hostname(), path, port });
   }
   counts.set(String(status), (counts.get(String(status)) || 0) + 1);
-  response.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+  // X-Served-By: the replica, as the reference app names it (app/backend, app/frontend).
+  response.writeHead(status, {
+    "Content-Type": type,
+    "Content-Length": Buffer.byteLength(body),
+    "X-Served-By": os.hostname(),
+  });
   response.end(body);
 });
 server.keepAliveTimeout = 5000;
