@@ -11,6 +11,7 @@ The stack file is production's with every value the tests depend on set explicit
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,10 @@ SETS = [
     "swarm.updateParallelism=1",
     "swarm.updateDelaySeconds=2",
     "swarm.monitorSeconds=10",
+    # Probes every 2 s instead of the default 30 s: a new task is healthy, and a broken one failing,
+    # seconds after it starts, so updates and rollbacks take seconds; the probes are the plan's.
+    "frontend.healthcheck.intervalSeconds=2",
+    "backend.healthcheck.intervalSeconds=2",
 ]
 PASSWORDS = ["databasePassword=Db-swarm-Value-4711", "jwtSecret=Jwt-swarm-Value-0815", "redisPassword=Redis-swarm-2342"]
 # The plan's placement constraints name these node labels: the operator sets them (see docs).
@@ -122,13 +127,14 @@ def service_image(engine: Engine, service: str) -> str:
 
 class BackendLoad:
     """Requests to the backend service from a container on the edge overlay, resolving the
-    service's name for every request (dnsrr: Docker's DNS answers with the running tasks)."""
+    service's name for every request (dnsrr: Docker's DNS answers with the running tasks), for at
+    least `seconds` and then until `stop`."""
 
     SCRIPT = """
-import json, random, socket, sys, time, http.client
+import json, os, random, socket, sys, time, http.client
 name, seconds = sys.argv[1], float(sys.argv[2])
 ok, failures, hosts, end = 0, [], {}, time.monotonic() + seconds
-while time.monotonic() < end:
+while time.monotonic() < end or not os.path.exists("/tmp/stop"):
     try:
         address = random.choice(socket.getaddrinfo(name, 8000, socket.AF_INET, socket.SOCK_STREAM))[4][0]
         connection = http.client.HTTPConnection(address, 8000, timeout=5)
@@ -155,6 +161,10 @@ print(json.dumps({"ok": ok, "failures": failures, "hosts": hosts}))
             "run", "-d", "--name", self.name, "--network", network, "--label", f"com.websys.test-run={engine.run_id}",
             "--entrypoint", "python3", image, "-c", self.SCRIPT, service, str(seconds),
         )  # fmt: skip
+
+    def stop(self) -> None:
+        """Ends the load once its minimum time is over (the script polls for the file)."""
+        self.engine.docker("exec", self.name, "touch", "/tmp/stop")
 
     def result(self, timeout: float) -> dict[str, Any]:
         self.engine.docker("wait", self.name, timeout=timeout)
@@ -188,13 +198,15 @@ def test_a_start_first_rolling_update_to_a_new_tag_under_load_fails_no_request(
     engine = swarm.engine
     backend = next(i for _, i in services(swarm.plan) if i["name"].endswith("-backend"))
     network = "websys-production-edge"
-    load = BackendLoad(engine, swarm_images.for_image(f"{BACKEND}:1.0.0"), network, backend["name"], seconds=150)
+    load = BackendLoad(engine, swarm_images.for_image(f"{BACKEND}:1.0.0"), network, backend["name"], seconds=20)
     newer = replan(engine, "production", [*SETS, f"backend.blue.image={BACKEND}:1.0.1"], [*tls, *PASSWORDS])
     updated = next(i for _, i in services(newer) if i["name"] == backend["name"])
     assert updated["updateConfig"]["order"] == "start-first"
     swarm.update_service(updated)
     assert service_image(engine, backend["name"]) == swarm_images.for_image(f"{BACKEND}:1.0.1")
-    result = load.result(timeout=240)
+    time.sleep(3)  # requests to the new tasks alone, after the update
+    load.stop()
+    result = load.result(timeout=60)
     assert result["failures"] == []
     assert result["ok"] > 100
     assert len(result["hosts"]) >= 4, "answered by the old and the new tasks"

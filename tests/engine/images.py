@@ -154,7 +154,16 @@ def base_rootfs() -> Path:
 
 
 def base_image(engine: Engine) -> str:
+    """The base imported into the engine once: builds that start together wait for one import (a
+    second import would retag the base to a new id, and what was built on the first would no
+    longer match a rebuild)."""
     tag = f"websys-lookalike/base:{base_key()}"
+    with _locked(f"import-{hashlib.sha256(engine.host.encode()).hexdigest()[:12]}"):
+        _import_base(engine, tag)
+    return tag
+
+
+def _import_base(engine: Engine, tag: str) -> None:
     if not _has_image(engine, tag):
         tar = base_rootfs()
         with tar.open("rb") as stream:
@@ -169,7 +178,6 @@ def base_image(engine: Engine) -> str:
             )
         if result.returncode != 0:
             raise EngineError(f"docker import {tag}: {result.stderr.strip()}")
-    return tag
 
 
 def _requirements_closure(roots: list[str]) -> list[metadata.Distribution]:
