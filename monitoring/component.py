@@ -5,6 +5,7 @@ PostgreSQL replica), so they never reach it as uploads (a changed upload replace
 the container starts from a bootstrap prometheus.yml that never changes, and a pulumi-command
 `local.Command` pushes the rendered files into the running container with
 `websys/push/push-config.sh` and `prometheus-apply.sh` (`promtool check config`, then SIGHUP).
+Grafana's admin password is set in its database by another command (monitoring/grafana_password.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from monitoring import alertmanager, files, prometheus, runtime, targets
 from monitoring.containers import ContainerSpec, hardened_container
 from monitoring.exporters import Exporters, ExportersArgs
 from monitoring.grafana import grafana_environment
+from monitoring.grafana_password import grafana_admin_password
 from websys import naming
 from websys.app_env import env_list
 from websys.push import PROMETHEUS_APPLY_SCRIPT, PUSH_SCRIPT, push_environment, script_text
@@ -213,6 +215,9 @@ class Monitoring(pulumi.ComponentResource):
                 uploads=uploads(files.GRAFANA_RESOURCE),
             ),
             child,
+        )
+        self.grafana_admin_password = grafana_admin_password(
+            settings, self.grafana, args.grafana_admin_password, parent=self
         )
 
         self.container_names = [

@@ -35,8 +35,13 @@ def alertmanager_healthcheck() -> list[str]:
     return wget_healthcheck(ALERTMANAGER_PORT, "/-/healthy")
 
 
+def grafana_health_url(settings: Settings) -> str:
+    """Grafana's /api/health inside its container (it serves under monitoring.grafanaPath)."""
+    return f"http://127.0.0.1:{GRAFANA_PORT}{settings.monitoring.grafana_path}api/health"
+
+
 def grafana_healthcheck(settings: Settings) -> list[str]:
-    return wget_healthcheck(GRAFANA_PORT, f"{settings.monitoring.grafana_path}api/health")
+    return ["CMD", "wget", "-q", "-O", "/dev/null", grafana_health_url(settings)]
 
 
 def node_exporter_command() -> list[str]:

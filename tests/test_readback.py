@@ -3,6 +3,7 @@ what the providers read back, and each rule catches the spelling it is about."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,19 @@ from tests.edge_support import make_certificate
 from tests.planning import stack_file
 from websys.plan import Plan, PlannedResource, record_plan
 from websys.plan.model import ResourceOptions
-from websys.plan.readback import CONTAINER, NETWORK, SERVICE, check_plan, check_resource
+from websys.plan.readback import (
+    BUCKET,
+    BUCKET_POLICY,
+    CONTAINER,
+    IAM_USER,
+    IAM_USER_POLICY,
+    KMS_KEY,
+    LIFECYCLE,
+    NETWORK,
+    SERVICE,
+    check_plan,
+    check_resource,
+)
 from websys.stackfile import apply_override, read_stack_file
 
 
@@ -116,3 +129,49 @@ def test_the_spellings_themselves() -> None:
     assert [docker_cpus(v) for v in ("1", 0.5, 1.5, 2, "0.05")] == ["1.0", "0.5", "1.5", "2.0", "0.1"]
     assert [go_duration(v) for v in (0, 45, 60, 90, 3600)] == ["0s", "45s", "1m0s", "1m30s", "1h0m0s"]
     assert [short_duration(v) for v in (45, 60, 90, 3600, 3660)] == ["45s", "1m", "1m30s", "1h", "1h1m"]
+
+
+_NOT_A_POLICY = "<not a JSON policy document>"
+
+
+@pytest.mark.parametrize(
+    ("type_token", "inputs", "path", "back"),
+    [
+        (
+            LIFECYCLE,
+            {"rules": [{"id": "x", "expiration": {"days": 30, "expiredObjectDeleteMarker": True}}]},
+            "rules[0].expiration",
+            {"days": 30, "expiredObjectDeleteMarker": False},
+        ),
+        (BUCKET, {"tags": {"aws:cloudformation:stack-name": "s", "team": "t"}}, "tags", {"team": "t"}),
+        (KMS_KEY, {"tags": {"aws:x": "y"}}, "tags", {}),
+        (IAM_USER, {"tags": {"aws:x": "y", "a": "b"}}, "tags", {"a": "b"}),
+        (BUCKET_POLICY, {"policy": "Statement: [] # YAML, not JSON"}, "policy", _NOT_A_POLICY),
+        (IAM_USER_POLICY, {"policy": '["not", "a", "document"]'}, "policy", _NOT_A_POLICY),
+    ],
+)
+def test_each_aws_rule_catches_a_hand_made_bad_value(
+    type_token: str, inputs: dict[str, object], path: str, back: object
+) -> None:
+    findings = [f for f in check_resource(_resource(type_token, inputs)) if f.path == path]
+    assert len(findings) == 1, list(check_resource(_resource(type_token, inputs)))
+    assert findings[0].back == back
+    assert "terraform-provider-aws" in findings[0].source
+
+
+def test_the_aws_forms_the_program_sends_read_back_as_sent() -> None:
+    """A delete-marker expiry on its own, a days expiry on its own, user tags, any JSON spelling of a policy."""
+    lifecycle = {
+        "rules": [
+            {"id": "a", "expiration": {"days": 30}, "noncurrentVersionExpiration": {"noncurrentDays": 7}},
+            {"id": "b", "expiration": {"expiredObjectDeleteMarker": True}},
+        ]
+    }
+    policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}'
+    for type_token, inputs in (
+        (LIFECYCLE, lifecycle),
+        (BUCKET, {"tags": {"websys:environment": "staging"}}),
+        (BUCKET_POLICY, {"policy": policy}),
+        (IAM_USER_POLICY, {"policy": json.dumps(json.loads(policy), indent=2, sort_keys=True)}),
+    ):
+        assert list(check_resource(_resource(type_token, inputs))) == []

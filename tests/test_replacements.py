@@ -27,6 +27,7 @@ SECRETS = {
     "databasePassword": "Db-Matrix-Value-1",
     "jwtSecret": "Jwt-Matrix-Value-1",
     "redisPassword": "Redis-Matrix-1",
+    "grafanaAdminPassword": "Grafana-Matrix-1",
 }
 # Both colors with replicas and known images, whatever the committed stack says.
 BASE = [
@@ -89,6 +90,7 @@ OPERATIONS = {
     "database password rotated": ([], {"databasePassword": "Db-Matrix-Value-2"}),
     "JWT secret rotated": ([], {"jwtSecret": "Jwt-Matrix-Value-2"}),
     "Redis password rotated": ([], {"redisPassword": "Redis-Matrix-2"}),
+    "Grafana password rotated": ([], {"grafanaAdminPassword": "Grafana-Matrix-2"}),
 }
 
 

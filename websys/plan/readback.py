@@ -5,11 +5,13 @@ read back from Docker. An input sent in one spelling and read back in another is
 `pulumi up`: a replacement where the property is ForceNew, a rolling update of a Swarm service
 otherwise. Each rule below says, once, what comes back for a value and cites the source it follows
 (kreuzwerker/terraform-provider-docker at 5074970c, the upstream of pulumi-docker v5; moby v28.5.2,
-the Docker client it uses). `check_plan` lists every input not in that form.
+the Docker client it uses; hashicorp/terraform-provider-aws v6, the upstream pulumi-aws v7 bridges).
+`check_plan` lists every input not in that form.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +26,12 @@ from websys.plan.model import SECRET, UNKNOWN, Plan, PlannedResource
 CONTAINER = "docker:index/container:Container"
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
+BUCKET = "aws:s3/bucket:Bucket"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+KMS_KEY = "aws:kms/key:Key"
+IAM_USER = "aws:iam/user:User"
+IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 
 # What a rule returns: the value that would come back for the value sent.
 Normalizer = Callable[[Any, PlannedResource], Any]
@@ -105,7 +113,51 @@ def _ipam_config(value: Any, _: PlannedResource) -> Any:
     return {**value, "gateway": gateway(str(value["subnet"]))}
 
 
+def _lifecycle_expiration(value: Any, _: PlannedResource) -> Any:
+    """A delete-marker expiry alongside `days` or `date` is not sent at all: it reads back false."""
+    if not isinstance(value, dict) or not value.get("expiredObjectDeleteMarker"):
+        return value
+    if value.get("days") or value.get("date"):
+        return {**value, "expiredObjectDeleteMarker": False}
+    return value
+
+
+_AWS_TAG_PREFIX = "aws:"
+
+
+def _tags(value: Any, _: PlannedResource) -> Any:
+    """Tags read back without AWS's own (`aws:`-prefixed) keys."""
+    if not isinstance(value, dict):
+        return value
+    return {key: item for key, item in value.items() if not str(key).startswith(_AWS_TAG_PREFIX)}
+
+
+def _policy_document(value: Any, _: PlannedResource) -> Any:
+    """Any spelling of a policy document reads back as the same one (equivalence, below); text that is
+    not a JSON object has no such form: the provider refuses it, or diffs it on every run."""
+    try:
+        document = json.loads(str(value))
+    except ValueError:
+        return "<not a JSON policy document>"
+    if not isinstance(document, dict) or "Statement" not in document:
+        return "<not a JSON policy document>"
+    return value
+
+
 _PROVIDER = "kreuzwerker/terraform-provider-docker internal/provider/"
+_AWS = "hashicorp/terraform-provider-aws internal/"
+# pulumi-aws merges the provider's defaultTags into tagsAll itself (pulumi-aws provider/tags.go
+# `applyTags`); on read, `tags` keeps a key equal to a default tag when the program sends it
+# (internal/tags/key_value_tags.go `ResolveDuplicates`), so the stacks' duplicated
+# websys:environment tag reads back as sent; only AWS's own keys are dropped
+# (key_value_tags.go `IgnoreSystem` -> `IgnoreAWS`, called by the tags interceptor on every read).
+_TAGS_SOURCE = _AWS + "tags/key_value_tags.go (IgnoreSystem, IgnoreAWS; ResolveDuplicates keeps default-tag duplicates)"
+# S3 and IAM return a policy in their own spelling (compact, reordered; IAM URL-encoded); the
+# provider stores the state's document when the two are equivalent (internal/verify/json.go
+# `PolicyToSet`, `SecondJSONUnlessEquivalent`) and suppresses any diff between equivalent documents
+# (`SuppressEquivalentPolicyDiffs`, hashicorp/awspolicyequivalence), with DiffSuppressOnRefresh:
+# the program's indented, key-sorted JSON is no diff, and no rule rewrites it.
+_POLICY_SOURCE = _AWS + "verify/json.go (SuppressEquivalentPolicyDiffs, PolicyToSet: equivalent policies suppressed)"
 _CONTAINER_READ = _PROVIDER + "resource_docker_container_funcs.go (resourceDockerContainerRead)"
 _SHORT_DUR = _PROVIDER + "resource_docker_service_structures.go (shortDur)"
 
@@ -173,6 +225,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         NETWORK, "ipamConfigs[]", _ipam_config, _PROVIDER + "resource_docker_network_funcs.go (flattenIpamConfigSpec)"
     ),
+    # A lifecycle expiry is days, date, or the delete-marker flag: with days or date the provider
+    # sends no ExpiredObjectDeleteMarker and reads it back false, a diff on every update
+    # (bucket_lifecycle_configuration.go `lifecycleExpirationModel.Expand`).
+    Rule(
+        LIFECYCLE,
+        "rules[].expiration",
+        _lifecycle_expiration,
+        _AWS + "service/s3/bucket_lifecycle_configuration.go (lifecycleExpirationModel.Expand)",
+    ),
+    *(Rule(token, "tags", _tags, _TAGS_SOURCE) for token in (BUCKET, KMS_KEY, IAM_USER)),
+    Rule(BUCKET_POLICY, "policy", _policy_document, _POLICY_SOURCE + "; service/s3/bucket_policy.go"),
+    Rule(IAM_USER_POLICY, "policy", _policy_document, _POLICY_SOURCE + "; service/iam/user_policy.go"),
 )
 
 

@@ -4,6 +4,9 @@ next to its target, checked by the service's own tool, then applied by a reload.
 `push-config.sh` stages the files and runs the service's apply script where the service runs
 (`nginx-apply.sh`: `nginx -t`, then reload; `prometheus-apply.sh`: `promtool check config`, then
 SIGHUP). The same scripts serve `pulumi up` (through `docker exec`) and the live tests.
+
+`grafana-admin-password.sh` is not a file push: it sets Grafana's admin password in its database
+with Grafana's own CLI (GF_SECURITY_ADMIN_PASSWORD only counts when the database is created).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Generic, TypeVar
 PUSH_SCRIPT = "push-config.sh"
 NGINX_APPLY_SCRIPT = "nginx-apply.sh"
 PROMETHEUS_APPLY_SCRIPT = "prometheus-apply.sh"
+GRAFANA_ADMIN_SCRIPT = "grafana-admin-password.sh"
 
 T = TypeVar("T")
 
@@ -56,3 +60,12 @@ def push_environment(
     if refuse:
         environment["WEBSYS_REFUSE"] = refuse
     return environment
+
+
+def grafana_password_environment(exec_prefix: str, health_url: str, password: T) -> dict[str, str | T]:
+    """The environment grafana-admin-password.sh runs with; `password` is secret in the program."""
+    return {
+        "WEBSYS_EXEC": exec_prefix,
+        "WEBSYS_GRAFANA_HEALTH_URL": health_url,
+        "WEBSYS_GRAFANA_ADMIN_PASSWORD": password,
+    }

@@ -13,7 +13,16 @@ from websys.settings.images import ImageBuildSettings, RegistrySettings
 from websys.settings.monitoring import MONITORING_SECRET_KEYS, MonitoringSettings
 from websys.settings.services import DataNetworkSettings, PostgresSettings, ProxySettings, RedisSettings
 from websys.settings.swarm import Platform, SwarmSettings
-from websys.settings.types import DockerHost, DomainName, Password, Port, Section, SqlName, SshOption
+from websys.settings.types import (
+    DockerHost,
+    DomainName,
+    GrafanaPassword,
+    Password,
+    Port,
+    Section,
+    SqlName,
+    SshOption,
+)
 
 Environment = Literal["development", "staging", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "staging", "production")
@@ -79,7 +88,7 @@ class Settings(Section):
     jwt_secret: Password | None = None
     replication_password: Password | None = None
     redis_password: Password | None = None
-    grafana_admin_password: Password | None = None
+    grafana_admin_password: GrafanaPassword | None = None
     # Alertmanager receivers' credentials (monitoring.receivers): never generated.
     alert_webhook_token: Password | None = None
     alert_slack_webhook_url: Password | None = None

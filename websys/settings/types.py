@@ -81,6 +81,18 @@ def _password(value: SecretStr) -> SecretStr:
     return value
 
 
+# Grafana refuses a password of 4 characters or fewer ("new password is too short": grafana/grafana
+# pkg/services/user/model.go `Password.IsWeak`), so the reset of a rotated one would fail.
+GRAFANA_PASSWORD_MIN_LENGTH = 5
+
+
+def _grafana_password(value: SecretStr) -> SecretStr:
+    _password(value)
+    if len(value.get_secret_value()) < GRAFANA_PASSWORD_MIN_LENGTH:
+        raise ValueError(f"must be at least {GRAFANA_PASSWORD_MIN_LENGTH} characters (Grafana refuses shorter ones)")
+    return value
+
+
 def _ssh_option(value: str) -> str:
     problem = ssh_option_problem(value)
     if problem is not None:
@@ -91,6 +103,7 @@ def _ssh_option(value: str) -> str:
 ImageReference = Annotated[str, AfterValidator(_image_reference)]
 SshOption = Annotated[str, AfterValidator(_ssh_option)]
 Password = Annotated[SecretStr, AfterValidator(_password)]
+GrafanaPassword = Annotated[SecretStr, AfterValidator(_grafana_password)]
 SqlName = Annotated[str, AfterValidator(_sql_name)]
 DomainName = Annotated[str, AfterValidator(_domain_name)]
 LogSize = Annotated[str, AfterValidator(_log_size)]
