@@ -4,6 +4,9 @@ STACK ?= development
 VENV := venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
+# pytest-xdist workers: twice the cores, since the engine tests mostly wait (on builds, health and
+# convergence) and a worker per core leaves the cores idle half the time.
+PYTEST_WORKERS ?= auto
 # Pulumi state: a local file backend in this folder unless you point PULUMI_BACKEND_URL elsewhere.
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -80,7 +83,7 @@ engine-base: install system-packages
 # The engine tests (tests/test_engine_*.py) run on a real Docker Engine: scripts/test-engine.sh
 # provides one for the whole run and removes it, and what the run created, at the end.
 pytest: install actionlint
-	scripts/test-engine.sh $(BIN)/pytest -n auto --dist loadfile
+	scripts/test-engine.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Benchmarks (not part of `make test`): prints a table and writes bench/results.json (docs/performance.md);
 # BENCH_ARGS=--quick is a smoke run that writes its results to the temporary directory instead.
