@@ -10,9 +10,11 @@ A dependency carries data when one of the dependency's identifying values (its n
 image id: the plan's own mock outputs, recomputed from its inputs) appears in the dependent's inputs.
 Secrets are redacted in the plan, so a dependency on a password or key counts as used whenever the
 dependent has a secret input. A container waiting for another container without using it is start
-order (deliberate: created once the dependency is healthy); any other dependency without a data flow
-is reported as not needed. Edges already implied by another dependency are listed as redundant
-(harmless: they add no wait).
+order (deliberate: created once the dependency is healthy), and so is a network waiting for another
+network (deliberate: a network without a fixed subnet is created after the data network, so that
+Docker's next free /16 never holds the data network's subnet: components/network.py); any other
+dependency without a data flow is reported as not needed. Edges already implied by another
+dependency are listed as redundant (harmless: they add no wait).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ NAME = "critical-path"
 TARGET = 6
 STACKS = ("development", "staging", "production")
 CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+START_ORDER = (CONTAINER, NETWORK)  # a resource of these types waiting for one of its own type
 SECRET_TYPES = ("random:index/randomPassword", "random:index/randomString", "tls:index/privateKey", "aws:iam/accessKey")
 
 
@@ -100,7 +104,7 @@ def unneeded(
             secret = other["type"].startswith(SECRET_TYPES) and "[secret]" in text
             if secret or any(value in text for value in identifiers(other)):
                 continue
-            if resource["type"] == CONTAINER and other["type"] == CONTAINER:
+            if resource["type"] == other["type"] and resource["type"] in START_ORDER:
                 ordering.append(edge)
             else:
                 unused.append(edge)
