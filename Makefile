@@ -5,8 +5,8 @@ VENV := venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 # pytest-xdist workers: 4 on 2 cores, since the engine tests mostly wait (on builds, health and
-# convergence): with one worker per core the cores were idle 40% of the time (measured: pytest
-# 787 s with 2 workers, 662 s with 4, from a fresh clone on 2 cores).
+# convergence): with one worker per core the cores were idle 40% of the time (fresh clones on 2
+# cores: pytest 787 s with 2 workers; 605 to 685 s with 4, the look-alike base made beforehand).
 PYTEST_WORKERS ?= 4
 # Pulumi state: a local file backend in this folder unless you point PULUMI_BACKEND_URL elsewhere.
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
