@@ -238,8 +238,18 @@ def test_a_task_failing_its_healthcheck_rolls_the_service_back(
 
     wait_until(rolled_back, "the update rolled back", timeout=300, pause=3)
     assert service_image(engine, inputs["name"]) == healthy
+    # "rollback_completed" is the spec's state; the orchestrator may still be replacing a task the
+    # broken update left (seen once: 1 of 2 tasks running right then). Wait, bounded, as the
+    # provider's converge_config does, for every replica to run the healthy image.
+    wanted = int(inputs["mode"]["replicated"]["replicas"])
+
+    def converged() -> bool:
+        running = [t for t in tasks(engine, inputs["name"]) if t["Status"]["State"] == "running"]
+        return len(running) == wanted
+
+    wait_until(converged, "every replica running after the rollback", timeout=60, pause=1)
     running = tasks(engine, inputs["name"])
-    assert len(running) == inputs["mode"]["replicated"]["replicas"]
+    assert len(running) == wanted
     assert all(t["Spec"]["ContainerSpec"]["Image"].split("@")[0] == healthy for t in running)
 
 
