@@ -12,8 +12,6 @@ host (the Swarm manager; docs/swarm.md), so `docker exec` reaches this container
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
@@ -21,13 +19,9 @@ import pulumi_docker as docker
 from monitoring import files, runtime, targets
 from websys.push import GRAFANA_ADMIN_SCRIPT, grafana_password_environment, script_text
 from websys.settings import Settings
-from websys.settings.text import sh_word
+from websys.settings.text import sh_word, sha256_hex
 
 RESOURCE = f"{files.GRAFANA_RESOURCE}-admin-password"
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def grafana_admin_password(
@@ -45,7 +39,7 @@ def grafana_admin_password(
     # container may find a database (a restored volume) with another password. The trigger is the
     # password's digest, itself kept secret: a bare hash in a published plan would let anyone test
     # guesses against it; `[secret]` in plans, encrypted in the state.
-    digest: pulumi.Output[str] = pulumi.Output.secret(password.apply(_sha256))
+    digest: pulumi.Output[str] = pulumi.Output.secret(password.apply(sha256_hex))
     return command.local.Command(
         RESOURCE,
         create=script_text(GRAFANA_ADMIN_SCRIPT),

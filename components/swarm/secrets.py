@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ import pulumi_random as random
 
 from components.swarm.content import MAX_NAME_LENGTH
 from websys import naming
+from websys.settings.text import sha256_hex
 
 VERSION_BYTES = 6  # 12 hex characters in the name
 
@@ -21,10 +21,6 @@ VERSION_BYTES = 6  # 12 hex characters in the name
 def _base64(text: str) -> str:
     """The provider takes a secret's data base64-encoded."""
     return base64.b64encode(text.encode()).decode()
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _versioned(base: str, version_hex: str) -> str:
@@ -74,7 +70,7 @@ class SwarmSecrets(pulumi.ComponentResource):
                 byte_length=VERSION_BYTES,
                 # Anything the docker.Secret is replaced for (data, labels) is a keeper: a replacement
                 # always comes with a new name, so old and new can exist side by side.
-                keepers={"content": _secret(content.apply(_sha256)), **labels},
+                keepers={"content": _secret(content.apply(sha256_hex)), **labels},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.secrets[purpose] = docker.Secret(

@@ -11,6 +11,7 @@ Patterns are always applied with `fullmatch`: `re.match(r"...$")` accepts a trai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -302,3 +303,8 @@ def single_line_problem(value: str) -> str | None:
     if not value or _controls(value):
         return "must be a non-empty single line of printable characters"
     return None
+
+
+def sha256_hex(text: str) -> str:
+    """The hex SHA-256 of a text: the digest that keys a rotation (kept secret where it is used)."""
+    return hashlib.sha256(text.encode()).hexdigest()
