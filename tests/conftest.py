@@ -47,6 +47,27 @@ def _operators_data_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     assert read == [], f"reads the committed stack files or plans without @pytest.mark.committed: {read}"
 
 
+# The files that take longest start first (`make test` runs pytest-xdist with --dist loadfile and
+# --no-loadscope-reorder, so a file's place here is the order its worker gets it): otherwise the
+# engine files, with few tests each, are handed out last and run alone at the end. Seconds per
+# file, summed from --durations=0 with 4 workers on 2 cores (2026-12-01): 423, 224, 238, 133, 40.
+LONGEST_FIRST = (
+    "test_engine_host.py",
+    "test_engine_swarm.py",
+    "test_policy.py",
+    "test_backup_signals.py",
+    "test_engine_grafana.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def place(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=place)  # stable: the rest keep their collection order
+
+
 # The engine tests' fixtures (a real Docker Engine and look-alike images): tests/engine/fixtures.py.
 pytest_plugins = ["tests.engine.fixtures"]
 
