@@ -1,5 +1,5 @@
 """Helpers of the policy tests: copies of recorded resources under their own URNs, and one pack run
-(over the Analyzer protocol, through `websys policy --plan`) for many cases at once.
+(over the Analyzer protocol, through `websys policy --plan`, in this process) for many cases at once.
 
 Resource rules judge each resource alone, so cases that are copies of a resource with distinct URNs
 can share a run; each case is then judged by the violations reported for its own URN.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.planning import run_websys
+from tests.planning import websys_in_process
 
 PlanDoc = dict[str, Any]
 Resource = dict[str, Any]
@@ -52,7 +52,7 @@ def run_policy(
         config_path = tmp_path / "pack-config.json"
         config_path.write_text(json.dumps(config))
         extra = ["--policy-config", str(config_path)]
-    result = run_websys("policy", "--plan", str(path), "--stack", stack, "--json", *extra, *args)
+    result = websys_in_process("policy", "--plan", str(path), "--stack", stack, "--json", *extra, *args)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)["violations"]
 

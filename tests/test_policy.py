@@ -12,7 +12,7 @@ import pytest
 from websys_policies.pack import POLICIES
 
 from tests.edge_support import make_certificate
-from tests.planning import plan_for, run_websys, stack_file
+from tests.planning import plan_for, run_websys, stack_file, websys_in_process
 from websys.plan import PROJECT_DIR, Plan
 from websys.settings import ENVIRONMENTS
 
@@ -22,7 +22,7 @@ PlanDoc = dict[str, Any]
 def _policy(plan: PlanDoc, tmp_path: Path, *args: str, stack: str = "production") -> tuple[int, list[dict[str, str]]]:
     path = tmp_path / f"plan-{stack}.json"
     path.write_text(json.dumps(plan))
-    result = run_websys("policy", "--plan", str(path), "--stack", stack, "--json", *args)
+    result = websys_in_process("policy", "--plan", str(path), "--stack", stack, "--json", *args)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)["violations"]
 

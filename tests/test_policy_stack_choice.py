@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.planning import run_websys, stack_file
+from tests.planning import run_websys, stack_file, websys_in_process
 from tests.policy_support import PlanDoc, find, run_policy
 from websys.plan import Plan
 
@@ -43,7 +43,7 @@ def test_the_plans_stack_field_does_not_choose_the_level(
     for args, env in ((["--stack", "production"], {}), ([], {}), ([], {"PULUMI_STACK": "development"})):
         path = tmp_path / "plan.json"
         path.write_text(json.dumps(plan))
-        result = run_websys("policy", "--plan", str(path), "--json", *args, env=env)
+        result = websys_in_process("policy", "--plan", str(path), "--json", *args, env=env)
         assert result.returncode == 1, (args, env, result.stdout)
         document = json.loads(result.stdout)
         assert document["stack"] == "production"
