@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.planning import plan_for, run_websys, stack_file, stack_settings
+from tests.planning import plan_for, run_websys, stack_file, stack_settings, websys_in_process
 from websys.cli.common import load_stack_config
 from websys.plan import PROJECT_DIR
 from websys.settings import Settings, SettingsError, stack_file_name
@@ -99,7 +99,8 @@ def test_bad_input_gives_one_line_naming_option_key_and_reason(
     flag: str, assignment: str, key: str, reason: str
 ) -> None:
     """An error caused by `--set` names the option (with its value, unless the key is a secret's)."""
-    result = run_websys("plan", "development", "--stack-file", str(stack_file("development")), flag, assignment)
+    args = ("plan", "development", "--stack-file", str(stack_file("development")), flag, assignment)
+    result = websys_in_process(*args)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
