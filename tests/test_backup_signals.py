@@ -59,14 +59,31 @@ def big_db(pg: PostgresServer) -> str:
 
 
 def start(*args: str) -> subprocess.Popen[str]:
+    # PYTHONFAULTHANDLER: a run that does not end in time is sent SIGABRT (finish), which makes
+    # Python print every thread's stack on stderr: where it hung, instead of a bare timeout.
     return subprocess.Popen(
         [*WEBSYS, *args],
         cwd=PROJECT_DIR,
-        env={**os.environ, **CLIENT_ENV},
+        env={**os.environ, **CLIENT_ENV, "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> str:
+    """The run's stderr once it exits; one that is still running after `timeout` seconds fails the
+    test with its threads' stacks (and is gone: it cannot touch the next test's databases)."""
+    try:
+        return process.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        try:
+            stderr = process.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stderr = process.communicate()[1]
+        raise AssertionError(f"still running {timeout:.0f}s after the signal; its stacks:\n{stderr[-6000:]}") from None
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str, timeout: float = 120) -> None:
@@ -135,7 +152,7 @@ def test_sigterm_or_sigint_to_backup_aborts_the_upload_with_one_line(
     process = start("backup", *s3_args(moto, bucket, pg, big_db), "--compress", "0", "--part-size-mb", "5")
     wait_for(lambda: BACKUP_POINTS[point](process, moto, bucket), process, point)
     process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
+    stderr = finish(process, 60)
     assert process.returncode == 128 + sig, stderr
     assert websys_lines(stderr) == [
         f"websys: interrupted by {sig.name}: the multipart upload was aborted; no backup was written"
@@ -153,7 +170,7 @@ def test_sigkill_to_backup_leaves_nothing_listed(
     process = start("backup", *s3_args(moto, bucket, pg, big_db), "--compress", "0", "--part-size-mb", "5")
     wait_for(lambda: BACKUP_POINTS[point](process, moto, bucket), process, point)
     process.kill()
-    process.communicate(timeout=30)
+    finish(process, 30)
     # The unfinished multipart upload is what the bucket's lifecycle rule aborts; nothing is listed.
     assert objects(moto, bucket) == []
     listed = websys("backup", *s3_args(moto, bucket, pg, big_db), "--list")
@@ -171,7 +188,8 @@ def restore_points(pg: PostgresServer, database: str) -> dict[str, Callable[[], 
             ).fetchone()
         return bool(row and row[0])
 
-    return {"scratch created": lambda: bool(scratch_databases(pg, database)), "rows streaming": copying}
+    there = scratch_databases(pg, database)  # left by an earlier run: not this run's
+    return {"scratch created": lambda: bool(scratch_databases(pg, database) - there), "rows streaming": copying}
 
 
 @pytest.mark.parametrize("command", ["restore", "verify-backup"])
@@ -182,10 +200,11 @@ def test_sigterm_to_restore_or_drill_drops_the_incomplete_database(
     make_backup(moto, bucket, pg, big_db)
     before = pg.databases()
     target = ["--latest", "--target-db", f"{big_db}_final"] if command == "restore" else []
+    points = restore_points(pg, big_db)  # before the run starts: what it creates is new
     process = start(command, *s3_args(moto, bucket, pg, big_db), *target)
-    wait_for(restore_points(pg, big_db)[point], process, point)
+    wait_for(points[point], process, point)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    stderr = finish(process, 60)
     assert process.returncode == 128 + signal.SIGTERM, stderr
     lines = websys_lines(stderr)
     assert len(lines) == 1, stderr
@@ -199,10 +218,11 @@ def test_sigkill_to_restore_leaves_a_marked_database_that_the_next_run_reports(
 ) -> None:
     make_backup(moto, bucket, pg, big_db)
     final = f"{big_db}_final"
+    points = restore_points(pg, big_db)
     process = start("restore", *s3_args(moto, bucket, pg, big_db), "--latest", "--target-db", final)
-    wait_for(restore_points(pg, big_db)["rows streaming"], process, "rows streaming")
+    wait_for(points["rows streaming"], process, "rows streaming")
     process.kill()
-    process.communicate(timeout=30)
+    finish(process, 30)
     left = scratch_databases(pg, big_db)
     assert final not in pg.databases()  # nothing under the final name: it never looks finished
     assert len(left) == 1
@@ -235,7 +255,7 @@ def test_postgresql_dying_mid_dump_is_one_line_naming_the_cause(moto: MotoServer
             server.stop()  # an immediate shutdown: every backend ends at once
         finally:
             os.kill(dump, signal.SIGCONT)
-        _, stderr = process.communicate(timeout=120)
+        stderr = finish(process, 120)
     assert process.returncode == 1, stderr
     assert "Traceback" not in stderr
     assert "done" not in stderr
