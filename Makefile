@@ -5,7 +5,8 @@ VENV := venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 # pytest-xdist workers: two per core. The engine tests mostly wait on the engine, so one per core
-# left the cores idle about 40% of the time (pytest 787 s with 2 workers, 605 to 703 s with 4).
+# left the cores idle about 40% of the time (2 cores: pytest 787 s with 2 workers, 605 to 703 s
+# with 4; docs/testing-without-an-engine.md has what else keeps make test short).
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 # Pulumi state: a local file backend in this folder unless you point PULUMI_BACKEND_URL elsewhere.
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
