@@ -13,6 +13,7 @@ command runs. The image is the Grafana look-alike (tests/engine/images/grafana),
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -39,7 +40,11 @@ try:
     print(urllib.request.urlopen(request, timeout=5).status)
 except urllib.error.HTTPError as error:
     print(error.code)
+except OSError:
+    print("unanswered")  # not listening yet
 """
+# How long a Grafana that is starting may take to answer at all.
+ANSWER_SECONDS = 60
 
 
 def _only(names: set[str]) -> Callable[[PlannedResource], bool]:
@@ -47,10 +52,17 @@ def _only(names: set[str]) -> Callable[[PlannedResource], bool]:
 
 
 def sign_in(engine: Engine, password: str) -> int:
-    """The status Grafana answers admin:<password> with (the credentials go on stdin, not argv)."""
+    """The status Grafana answers admin:<password> with (the credentials go on stdin, not argv),
+    once it answers (bounded: a container just started may not listen yet)."""
     token = base64.b64encode(f"admin:{password}".encode()).decode()
-    result = engine.docker("exec", "-i", CONTAINER_NAME, "python3", "-c", PROBE, input_text=token)
-    return int(result.stdout.strip())
+    deadline = time.monotonic() + ANSWER_SECONDS
+    while True:
+        result = engine.docker("exec", "-i", CONTAINER_NAME, "python3", "-c", PROBE, input_text=token)
+        answer = result.stdout.strip()
+        if answer != "unanswered":
+            return int(answer)
+        assert time.monotonic() < deadline, f"Grafana did not answer within {ANSWER_SECONDS}s"
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -79,6 +91,9 @@ def test_a_rotated_password_takes_effect_on_the_kept_database(engine: Engine, fi
         assert sign_in(engine, FIRST) == 200, "the new container's GF_SECURITY_ADMIN_PASSWORD changed the database"
         assert sign_in(engine, SECOND) == 401
 
+        # Those sign-ins waited for Grafana to answer; restarted, it is starting again when the
+        # command runs, as right after the replacement.
+        engine.docker("restart", CONTAINER_NAME)
         command = second.plan.resource(COMMAND, LOCAL_COMMAND)
         result = second.run_command(command.name, second.plan.inputs[command.urn])
         assert "the admin password is the stack's" in result.stdout
