@@ -286,14 +286,13 @@ def test_access_log_lines_are_json(edge: LiveEdge) -> None:
         return any(json.loads(line)["uri"] == uri for line in log.read_text().splitlines())
 
     edge.wait_until(logged, f"the access-log line of {uri}", timeout=10)
-    lines = log.read_text().splitlines()
-    assert len(lines) > 10
-    for line in lines[-20:]:
-        entry = json.loads(line)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) > 10
+    for entry in entries[-20:]:
         assert entry["level"] == "info"
         assert isinstance(entry["status"], int)
         assert entry["result"] in ("success", "failure")
         assert {"timestamp", "ip_address", "user_agent", "request_id", "upstream_addr"} <= entry.keys()
-    (mine,) = [json.loads(line) for line in lines if json.loads(line)["uri"] == uri]
+    (mine,) = [entry for entry in entries if entry["uri"] == uri]
     assert mine["tls_protocol"] in ("TLSv1.2", "TLSv1.3")
     assert mine["status"] == 200

@@ -13,12 +13,12 @@ command runs. The image is the Grafana look-alike (tests/engine/images/grafana),
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.engine.applier import CONTAINER, LOCAL_COMMAND, Applier, ApplyError
+from tests.engine.checks import wait_until
 from tests.engine.daemon import Engine
 from tests.engine.deployment import replan
 from tests.engine.fixtures import LookalikeImages
@@ -55,14 +55,15 @@ def sign_in(engine: Engine, password: str) -> int:
     """The status Grafana answers admin:<password> with (the credentials go on stdin, not argv),
     once it answers (bounded: a container just started may not listen yet)."""
     token = base64.b64encode(f"admin:{password}".encode()).decode()
-    deadline = time.monotonic() + ANSWER_SECONDS
-    while True:
+    answers: list[str] = []
+
+    def answered() -> bool:
         result = engine.docker("exec", "-i", CONTAINER_NAME, "python3", "-c", PROBE, input_text=token)
-        answer = result.stdout.strip()
-        if answer != "unanswered":
-            return int(answer)
-        assert time.monotonic() < deadline, f"Grafana did not answer within {ANSWER_SECONDS}s"
-        time.sleep(0.5)
+        answers.append(result.stdout.strip())
+        return answers[-1] != "unanswered"
+
+    wait_until(answered, "Grafana answering", timeout=ANSWER_SECONDS, pause=0.5)
+    return int(answers[-1])
 
 
 @pytest.fixture
